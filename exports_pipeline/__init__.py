@@ -1,0 +1,1 @@
+"""Event export service: API, Dagster pipeline and Polars export engine."""

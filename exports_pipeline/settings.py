@@ -1,0 +1,75 @@
+"""The one settings object of the service, read from `EXPORTS_*` environment variables.
+
+Settings are built on demand (`Settings()`), never at import time, so tests and processes
+can point the same code at different stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the store, the export storage, the API and the pipeline."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPORTS_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".exports"),
+        description="Folder of the embedded default: SQLite store, export files, Dagster home.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the events store; default: SQLite file under `home`.",
+    )
+    storage: Literal["local", "s3"] = Field(
+        default="local", description="Where export files go: local disk or S3."
+    )
+    storage_dir: Path | None = Field(
+        default=None, description="Folder of local export files; default: `home`/files."
+    )
+    s3_bucket: str | None = Field(default=None, description="S3 bucket of export files.")
+    s3_prefix: str = Field(default="exports", description="Key prefix of export objects.")
+    s3_region: str | None = Field(default=None, description="AWS region of the bucket.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, moto)."
+    )
+    signing_secret: str = Field(
+        default="change-me-local-download-signing-secret",
+        description="HMAC secret for local-storage download URLs; set it in production.",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL the API is reached at; used to build local download URLs.",
+    )
+    earliest_date: dt.date = Field(
+        default=dt.date(2020, 1, 1), description="Earliest date an export may ask for."
+    )
+    download_url_ttl_seconds: int = Field(
+        default=900, description="Lifetime of a download URL (15 minutes)."
+    )
+    rate_limit_create_per_minute: int = Field(default=5, description="Creates per space/min.")
+    rate_limit_status_per_minute: int = Field(default=30, description="Status reads per space/min.")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'store.db'}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return (self.storage_dir or self.resolved_home / "files").expanduser().resolve()
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.resolved_home / "dagster"

@@ -1,0 +1,1 @@
+"""The events store: tables, migrations, loader, demo data, API keys, exports records."""

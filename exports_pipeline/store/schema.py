@@ -1,0 +1,224 @@
+"""Tables of the events store (SPEC section 3) and of the service itself.
+
+SQLAlchemy Core tables, portable between SQLite (embedded default) and PostgreSQL.
+Timestamps are naive UTC `DateTime` columns. On SQLite they are stored as text in
+SQLAlchemy's format `YYYY-MM-DD HH:MM:SS.ffffff`; anything writing SQLite directly
+(the bulk loader) must use exactly that format so range filters compare correctly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# An auto-incrementing 64-bit key; SQLite only auto-increments INTEGER PRIMARY KEY.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+SQLITE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+spaces = Table(
+    "spaces",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("timezone", Text, nullable=False),
+    Column("subscription_active", Boolean, nullable=False),
+)
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("space_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("space_id", Text, nullable=False),
+    Column("company_id", Text, nullable=True),
+    Index(None, "space_id", "company_id"),
+)
+
+event_configs = Table(
+    "event_configs",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("event_name", Text, nullable=False),
+    Column("configured_name", Text, nullable=False),
+    PrimaryKeyConstraint("space_id", "event_name"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("space_id", Text, nullable=False),
+    Column("profile_id", Text, nullable=False),
+    Column("company_id", Text, nullable=True),
+    Column("event_name", Text, nullable=False),
+    Column("amount", Numeric(14, 2), nullable=True),
+    Column("is_upsell", Boolean, nullable=False),
+    Column("event_time_utc", DateTime, nullable=False),
+    Column("order_id", Text, nullable=True),
+    Column("order_name", Text, nullable=True),
+    Column("event_url", Text, nullable=True),
+    Index(None, "space_id", "event_time_utc"),
+)
+
+touchpoints = Table(
+    "touchpoints",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("space_id", Text, nullable=False),
+    Column("profile_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("touch_time_utc", DateTime, nullable=False),
+    Column("ad_id", Text, nullable=True),
+    Index(None, "space_id", "profile_id", "touch_time_utc"),
+)
+
+ad_accounts = Table(
+    "ad_accounts",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("account_name", Text, nullable=False),
+    PrimaryKeyConstraint("space_id", "account_id"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("campaign_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("campaign_name", Text, nullable=False),
+    PrimaryKeyConstraint("space_id", "campaign_id"),
+)
+
+adsets = Table(
+    "adsets",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("adset_id", Text, nullable=False),
+    Column("campaign_id", Text, nullable=False),
+    Column("adset_name", Text, nullable=False),
+    PrimaryKeyConstraint("space_id", "adset_id"),
+)
+
+ads = Table(
+    "ads",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("ad_id", Text, nullable=False),
+    Column("adset_id", Text, nullable=False),
+    Column("ad_name", Text, nullable=False),
+    PrimaryKeyConstraint("space_id", "ad_id"),
+)
+
+# The tables of SPEC section 3, in an order that a loader can follow.
+EVENTS_STORE_TABLES: tuple[Table, ...] = (
+    spaces,
+    companies,
+    profiles,
+    event_configs,
+    events,
+    touchpoints,
+    ad_accounts,
+    campaigns,
+    adsets,
+    ads,
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("space_id", Text, nullable=False),
+    Column("date", Date, nullable=False),
+    # The validated request parameters without the date (ExportRequest.to_params()).
+    Column("params", JSON, nullable=False),
+    # queued | processing | completed | failed
+    Column("status", Text, nullable=False),
+    # api | ui | backfill | schedule
+    Column("trigger", Text, nullable=False),
+    Column("subscription_id", BigInteger, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
+    Column("completed_at", DateTime, nullable=True),
+    Column("run_id", Text, nullable=True),
+    Column("storage_key", Text, nullable=True),
+    Column("row_count", BigInteger, nullable=True),
+    Column("file_size_bytes", BigInteger, nullable=True),
+    Column("sha256", Text, nullable=True),
+    # User-facing sentence: progress while queued/processing, the reason when failed.
+    Column("message", Text, nullable=True),
+    Index(None, "status", "id"),
+    Index(None, "space_id", "id"),
+    # A standing subscription gets at most one export per local day.
+    UniqueConstraint("subscription_id", "date"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("space_id", Text, nullable=False),
+    # sha256 hex of the key; the plain key is shown once and never stored.
+    Column("key_hash", Text, nullable=False, unique=True),
+    # First characters of the key, to tell keys apart in listings.
+    Column("key_prefix", Text, nullable=False),
+    Column("can_export", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+export_subscriptions = Table(
+    "export_subscriptions",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("space_id", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    # First local day the subscription exports; catch-up never goes before it.
+    Column("start_date", Date, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    # create | status
+    Column("bucket", Text, nullable=False),
+    # Minutes since the Unix epoch of the fixed window.
+    Column("window_start", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("space_id", "bucket", "window_start"),
+)
