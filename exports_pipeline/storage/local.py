@@ -1,0 +1,61 @@
+"""Export files on local disk, served by the API through signed, expiring URLs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from exports_pipeline.storage.base import ExportStorage, new_object_key
+from exports_pipeline.storage.signing import sign
+
+
+class LocalExportStorage(ExportStorage):
+    """Files under `root`; `publish` copies to a temporary name, fsyncs, then renames."""
+
+    def __init__(self, root: Path, *, public_base_url: str, signing_secret: str) -> None:
+        self.root = root
+        self.public_base_url = public_base_url.rstrip("/")
+        self.signing_secret = signing_secret
+
+    def path_of(self, key: str) -> Path:
+        """The file of `key`; keys are made by this service, but refuse any that escape root."""
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root) or path == root:
+            raise ValueError(f"storage key {key!r} is outside the storage root")
+        return path
+
+    def publish(self, local_path: Path, *, space_id: str, date: dt.date, sha256: str) -> str:
+        key = new_object_key("", space_id, date)
+        final = self.path_of(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".partial-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out, local_path.open("rb") as src:
+                shutil.copyfileobj(src, out, length=1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp_name, final)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return key
+
+    def download_url(
+        self, key: str, *, export_id: int, date: dt.date, expires_in_seconds: int
+    ) -> str:
+        expires = int(time.time()) + expires_in_seconds
+        signature = sign(self.signing_secret, export_id=export_id, key=key, expires=expires)
+        query = urlencode({"expires": expires, "signature": signature})
+        return f"{self.public_base_url}/public-api/v1/events/exports/{export_id}/download?{query}"
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path_of(key).unlink(missing_ok=True)
