@@ -20,3 +20,79 @@ def db_upgrade() -> None:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     typer.echo(f"store is up to date: {engine.url.render_as_string(hide_password=True)}")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of spaces (stored hashed).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    space: str = typer.Option(..., "--space", help="Id of the space the key belongs to."),
+    export_permission: bool = typer.Option(
+        True, "--export-permission/--no-export-permission", help="May the key export?"
+    ),
+) -> None:
+    """Create a key; the plain key is printed once, on the last line, and never stored."""
+    from exports_pipeline.store.keys import PREFIX_LENGTH, create_key
+    from exports_pipeline.store.spaces import get_space
+
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.begin() as conn:
+        if get_space(conn, space) is None:
+            typer.echo(f"unknown space {space!r}", err=True)
+            raise typer.Exit(code=1)
+        plain = create_key(conn, space_id=space, can_export=export_permission)
+    permission = "export" if export_permission else "no export permission"
+    typer.echo(f"created key {plain[:PREFIX_LENGTH]}… for space {space} ({permission});")
+    typer.echo("store it now, it is not shown again:")
+    typer.echo(plain)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_or_id: str = typer.Argument(..., help="The key's id (see `keys list`) or the key."),
+) -> None:
+    """Revoke a key, given by its numeric id or its plain value; requests with it get 401."""
+    from exports_pipeline.store.keys import revoke_key
+
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.begin() as conn:
+        key = revoke_key(conn, key_or_id)
+    if key is None:
+        typer.echo("no such key", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"revoked key {key.id} ({key.key_prefix}…) of space {key.space_id}")
+
+
+@keys_app.command("list")
+def keys_list(space: str | None = typer.Option(None, "--space", help="Only this space.")) -> None:
+    """List keys (id, prefix, space, permission, state); never the keys themselves."""
+    from exports_pipeline.store.keys import list_keys
+
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.connect() as conn:
+        keys = list_keys(conn, space_id=space)
+    for key in keys:
+        permission = "export" if key.can_export else "no-export"
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        typer.echo(f"{key.id}\t{key.key_prefix}…\t{key.space_id}\t{permission}\t{state}")
+
+
+@app.command("api")
+def api(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (they share rate limits)."),
+) -> None:
+    """Serve the HTTP API with uvicorn (settings from EXPORTS_* environment variables)."""
+    import uvicorn
+
+    uvicorn.run(
+        "exports_pipeline.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+    )

@@ -1,0 +1,52 @@
+"""The FastAPI application factory; `uvicorn --factory exports_pipeline.api.app:create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from exports_pipeline.api.errors import install_error_handlers
+from exports_pipeline.api.routes import downloads, exports, health
+from exports_pipeline.settings import Settings
+from exports_pipeline.storage.factory import build_storage
+from exports_pipeline.store.db import make_engine
+
+DESCRIPTION = """\
+Asynchronous exports of one day of events as gzipped NDJSON, optionally attributed to
+the touchpoints of chosen traffic sources.
+
+Authenticate with `Authorization: Bearer <api key>`. Limits per space and minute: create
+5, status 30 (`X-RateLimit-Limit`, `X-RateLimit-Remaining`, `Retry-After` on 429).
+Errors are `{"message": "..."}`; a 422 also lists every broken rule in `errors`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app; settings (default: from `EXPORTS_*` env), the store engine and the
+    export storage are built when it starts and kept on `app.state`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or Settings()
+        engine = make_engine(resolved.resolved_database_url)
+        app.state.settings = resolved
+        app.state.engine = engine
+        app.state.storage = build_storage(resolved)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Event Export API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(exports.router)
+    app.include_router(downloads.router)
+    app.include_router(health.router)
+    return app

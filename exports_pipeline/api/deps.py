@@ -1,0 +1,158 @@
+"""Dependencies of the routes, as `Annotated` aliases: settings, store, storage, caller.
+
+Order of checks on the export endpoints (each a dependency of the next):
+1. `Caller`: the `Authorization: Bearer <key>` header names a live key (else 401).
+2. `CreateCaller` / `StatusCaller`: the key may export and the space's subscription is
+   active (else 403), then the request is counted against the space's per-minute limit
+   of that endpoint (else 429). Authentication comes first because the limit is per
+   space: an unauthenticated request has no space to be counted against.
+Every authenticated request counts, whatever its outcome afterwards (a 404, 413 or 422
+costs one request of the quota like a success); a 403 is not counted but reports the
+space's current quota.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy import Connection, Engine
+
+from exports_pipeline.api.errors import ApiError
+from exports_pipeline.settings import Settings
+from exports_pipeline.storage.base import ExportStorage
+from exports_pipeline.store import ratelimit
+from exports_pipeline.store.keys import ApiKey, find_key
+from exports_pipeline.store.spaces import Space, get_space
+
+CREATE_BUCKET = "create"
+STATUS_BUCKET = "status"
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_storage(request: Request) -> ExportStorage:
+    return request.app.state.storage
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+StorageDep = Annotated[ExportStorage, Depends(get_storage)]
+
+
+def get_connection(engine: EngineDep) -> Iterator[Connection]:
+    """A connection for reads; writers open their own transaction and commit it."""
+    with engine.connect() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller: its key and the space the key belongs to."""
+
+    key: ApiKey
+    space: Space
+
+
+_BEARER_HINT = {"WWW-Authenticate": 'Bearer realm="exports"'}
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if header is None or not header.strip():
+        raise ApiError(
+            401, "Missing API key: send 'Authorization: Bearer <api key>'.", headers=_BEARER_HINT
+        )
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or any(c.isspace() for c in token):
+        raise ApiError(
+            401,
+            "Malformed Authorization header: expected 'Bearer <api key>'.",
+            headers=_BEARER_HINT,
+        )
+    return token
+
+
+def get_caller(request: Request, engine: EngineDep) -> Caller:
+    """The caller of an authenticated endpoint; 401 unless the key is known and live."""
+    token = _bearer_token(request)
+    with engine.connect() as conn:
+        key = find_key(conn, token)
+        space = get_space(conn, key.space_id) if key and not key.revoked else None
+    if key is None or key.revoked:
+        raise ApiError(401, "Invalid or revoked API key.", headers=_BEARER_HINT)
+    if space is None:
+        raise ApiError(403, "The space of this API key does not exist any more.")
+    return Caller(key=key, space=space)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def _limit_of(settings: Settings, bucket: str) -> int:
+    if bucket == CREATE_BUCKET:
+        return settings.rate_limit_create_per_minute
+    return settings.rate_limit_status_per_minute
+
+
+def _quota_headers(limit: int, count: int) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - count))}
+
+
+def _permitted_and_counted(bucket: str) -> Callable[..., Caller]:
+    def dependency(
+        request: Request,
+        response: Response,
+        caller: CurrentCaller,
+        engine: EngineDep,
+        settings: SettingsDep,
+    ) -> Caller:
+        limit = _limit_of(settings, bucket)
+        now = time.time()
+        window = ratelimit.window_of(now)
+        forbidden = None
+        if not caller.key.can_export:
+            forbidden = "This API key does not have the export permission."
+        elif not caller.space.subscription_active:
+            forbidden = "The subscription of this space is inactive."
+        if forbidden:
+            with engine.connect() as conn:
+                count = ratelimit.current_count(
+                    conn, space_id=caller.space.id, bucket=bucket, window_start=window
+                )
+            request.state.rate_limit_headers = _quota_headers(limit, count)
+            raise ApiError(403, forbidden)
+        with engine.begin() as conn:
+            count = ratelimit.hit(
+                conn, space_id=caller.space.id, bucket=bucket, window_start=window
+            )
+        headers = _quota_headers(limit, count)
+        request.state.rate_limit_headers = headers
+        response.headers.update(headers)
+        if count > limit:
+            raise ApiError(
+                429,
+                f"Rate limit exceeded: {limit} requests per minute per space on this endpoint.",
+                headers={"Retry-After": str(ratelimit.seconds_to_next_window(now))},
+            )
+        return caller
+
+    dependency.__name__ = f"{bucket}_quota"
+    return dependency
+
+
+CreateCaller = Annotated[Caller, Depends(_permitted_and_counted(CREATE_BUCKET))]
+StatusCaller = Annotated[Caller, Depends(_permitted_and_counted(STATUS_BUCKET))]

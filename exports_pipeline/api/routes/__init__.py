@@ -1,0 +1,1 @@
+"""The API's routers: export creation and status, local downloads, health."""

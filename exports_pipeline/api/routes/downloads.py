@@ -1,0 +1,89 @@
+"""Downloads of export files kept on local disk, through HMAC-signed expiring URLs.
+
+The URL names only the export id; the file comes from the export's `storage_key` in
+the store, so a client never chooses a path. Any URL that is not exactly one the API
+minted, or is past its expiry, is a 403.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from exports_pipeline.api.deps import ConnectionDep, StorageDep
+from exports_pipeline.api.errors import ApiError
+from exports_pipeline.api.routes.exports import EXPORTS_PATH, MAX_EXPORT_ID
+from exports_pipeline.api.schemas import ErrorBody
+from exports_pipeline.storage.base import download_file_name
+from exports_pipeline.storage.local import LocalExportStorage
+from exports_pipeline.storage.signing import verify
+from exports_pipeline.store.exports import COMPLETED, get_export
+
+router = APIRouter(prefix=EXPORTS_PATH, tags=["downloads"])
+
+INVALID = "This download link is invalid; get a fresh one from the export's status."
+EXPIRED = "This download link has expired; get a fresh one from the export's status."
+
+
+def _digits(value: str | None) -> bool:
+    return bool(value) and value.isascii() and value.isdigit()  # type: ignore[union-attr]
+
+
+@router.get(
+    "/{export_id}/download",
+    summary="Download an export file (local storage)",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The gzip NDJSON file.",
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        403: {"model": ErrorBody, "description": "Link invalid, altered or expired."},
+        404: {"model": ErrorBody, "description": "The file is no longer stored."},
+    },
+)
+def download_export(
+    export_id: str,
+    conn: ConnectionDep,
+    storage: StorageDep,
+    expires: str | None = None,
+    signature: str | None = None,
+) -> FileResponse:
+    """Stream the file of a completed export when the URL's signature and expiry hold."""
+    if not isinstance(storage, LocalExportStorage):
+        raise ApiError(404, "Downloads are served by the object store, not by the API.")
+    if not (_digits(export_id) and _digits(expires) and signature and signature.isascii()):
+        raise ApiError(403, INVALID)
+    assert expires is not None
+    numeric_id = int(export_id)
+    record = get_export(conn, numeric_id) if 1 <= numeric_id <= MAX_EXPORT_ID else None
+    if record is None or record.status != COMPLETED or not record.storage_key:
+        raise ApiError(403, INVALID)
+    now = int(time.time())
+    expiry = int(expires)
+    signed = verify(
+        storage.signing_secret,
+        export_id=record.id,
+        key=record.storage_key,
+        expires=expiry,
+        signature=signature,
+        now=expiry - 1,
+    )
+    if not signed:
+        raise ApiError(403, INVALID)
+    if now >= expiry:
+        raise ApiError(403, EXPIRED)
+    try:
+        path = storage.path_of(record.storage_key)
+    except ValueError:
+        raise ApiError(403, INVALID) from None
+    if not path.is_file():
+        raise ApiError(404, "The export file is no longer stored; create the export again.")
+    return FileResponse(
+        path,
+        media_type="application/gzip",
+        filename=download_file_name(record.id, record.date),
+        headers={"Cache-Control": "private, no-store"},
+    )

@@ -1,0 +1,131 @@
+"""`POST /events/exports` queues an export; `GET /events/exports/{id}` reports on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from exports_pipeline.api.body import parse_create_body, read_body
+from exports_pipeline.api.deps import (
+    ConnectionDep,
+    CreateCaller,
+    EngineDep,
+    SettingsDep,
+    StatusCaller,
+    StorageDep,
+)
+from exports_pipeline.api.errors import ApiError
+from exports_pipeline.api.schemas import (
+    CREATE_OPENAPI_EXTRA,
+    RATE_LIMIT_HEADERS,
+    ExportCreated,
+    ExportStatus,
+    error_responses,
+)
+from exports_pipeline.engine.request import InvalidExportRequest
+from exports_pipeline.store.exports import COMPLETED, QUEUED, create_export, get_export
+
+EXPORTS_PATH = "/public-api/v1/events/exports"
+MAX_EXPORT_ID = 2**63 - 1
+
+router = APIRouter(prefix=EXPORTS_PATH, tags=["exports"])
+
+CREATED_MESSAGE = (
+    "Export queued. Poll the URL in the Location header for its status and download link."
+)
+
+
+def status_path(export_id: int) -> str:
+    return f"{EXPORTS_PATH}/{export_id}"
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ExportCreated,
+    summary="Create an event export",
+    responses={
+        202: {
+            "description": "Queued; `Location` is the status URL.",
+            "headers": {
+                "Location": {"description": "Status URL.", "schema": {"type": "string"}},
+                **RATE_LIMIT_HEADERS,
+            },
+        },
+        **error_responses(401, 403, 413, 422, 429),
+    },
+    openapi_extra=CREATE_OPENAPI_EXTRA,
+)
+def create_event_export(
+    caller: CreateCaller,
+    raw: Annotated[bytes, Depends(read_body)],
+    response: Response,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> ExportCreated:
+    """Queue an export of one day of events; answered only once the export is stored."""
+    try:
+        request = parse_create_body(
+            raw, timezone=caller.space.timezone, earliest=settings.earliest_date
+        )
+    except InvalidExportRequest as exc:
+        raise ApiError(422, f"Invalid export request: {exc}", errors=exc.errors) from None
+    with engine.begin() as conn:
+        export_id = create_export(
+            conn, space_id=caller.space.id, request=request, trigger="api", status=QUEUED
+        )
+    response.headers["Location"] = status_path(export_id)
+    return ExportCreated(export_id=export_id, status="queued", message=CREATED_MESSAGE)
+
+
+@router.get(
+    "/{export_id}",
+    response_model=ExportStatus,
+    response_model_exclude_none=True,
+    summary="Get the status of an event export",
+    responses={
+        200: {"description": "The export's status.", "headers": RATE_LIMIT_HEADERS},
+        **error_responses(401, 403, 404, 422, 429),
+    },
+)
+def get_event_export(
+    caller: StatusCaller,
+    export_id: int,
+    conn: ConnectionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> ExportStatus:
+    """The export's status; when completed, a download URL minted for this call."""
+    record = None
+    if 1 <= export_id <= MAX_EXPORT_ID:
+        record = get_export(conn, export_id, space_id=caller.space.id)
+    if record is None:
+        raise ApiError(404, f"Export {export_id} not found.")
+    status = ExportStatus(
+        export_id=record.id,
+        status=record.status,  # type: ignore[arg-type]
+        created_at=record.created_at,
+    )
+    if record.status == COMPLETED and record.storage_key:
+        now = int(time.time())
+        ttl = settings.download_url_ttl_seconds
+        status.download_url = storage.download_url(
+            record.storage_key, export_id=record.id, date=record.date, expires_in_seconds=ttl
+        )
+        status.completed_at = record.completed_at
+        status.expires_at = dt.datetime.fromtimestamp(now + ttl, dt.UTC)
+        status.row_count = record.row_count
+        status.file_size_bytes = record.file_size_bytes
+        status.sha256 = record.sha256
+    else:
+        status.message = record.message or _default_message(record.status)
+    return status
+
+
+def _default_message(status: str) -> str:
+    if status == "failed":
+        return "The export failed; please create it again."
+    return "Your export is being prepared."
