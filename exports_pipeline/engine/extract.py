@@ -1,0 +1,219 @@
+"""Stage 1: the events of one local day and the touchpoints that can matter to them.
+
+Every filter is pushed into SQL (SQLAlchemy Core, portable between SQLite and PostgreSQL);
+the rows travel as Arrow into Polars frames with fixed schemas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import sqlalchemy as sa
+
+from exports_pipeline.engine.frames import TIMESTAMP, read_frame
+from exports_pipeline.engine.request import ExportRequest
+from exports_pipeline.engine.vocabulary import CUSTOM_EVENT_NAMES, PAID_SOURCES, is_paid
+from exports_pipeline.engine.window import day_window_utc
+from exports_pipeline.store.schema import event_configs, events, profiles, touchpoints
+
+# Event columns and their types; `amount_cents` is the amount in exact integer cents.
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "event_time_utc": TIMESTAMP,
+    "profile_id": pl.String(),
+    "company_id": pl.String(),
+    "space_id": pl.String(),
+    "event_name": pl.String(),
+    "configured_name": pl.String(),
+    "amount_cents": pl.Int64(),
+    "is_upsell": pl.Boolean(),
+    "order_id": pl.String(),
+    "order_name": pl.String(),
+    "event_url": pl.String(),
+}
+# Touchpoint columns; `company_id` is the company of the touchpoint's profile.
+TOUCHPOINT_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "profile_id": pl.String(),
+    "company_id": pl.String(),
+    "source": pl.String(),
+    "touch_time_utc": TIMESTAMP,
+    "ad_id": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The selected events of the day and the touchpoints their journeys can draw from.
+
+    `events` has the columns of `EVENT_SCHEMA` (with `configured_name` resolved);
+    `touchpoints` those of `TOUCHPOINT_SCHEMA`, and no rows when the request has no sources.
+    Columns the request does not need are left unread: they hold nulls.
+    """
+
+    events: pl.DataFrame
+    touchpoints: pl.DataFrame
+
+
+def journey_key(request: ExportRequest) -> str:
+    """The column that ties an event to its journey: its profile, or its company."""
+    return "company_id" if request.query_mode == "company" else "profile_id"
+
+
+def journey_sources(request: ExportRequest) -> tuple[str, ...] | None:
+    """The only touchpoint sources the request's model can look at (None: all of them).
+
+    Platform models only see paid requested sources and `linear_paid` only paid ones, so the
+    other touchpoints can be left in the store.
+    """
+    model = request.attribution_model
+    if model in ("first_platform_touch", "last_platform_touch"):
+        return tuple(s for s in request.sources or () if is_paid(s))
+    if model == "linear_paid":
+        return PAID_SOURCES
+    return None
+
+
+def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+def with_schema(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`frame` with exactly the columns of `schema`, in order; missing ones are null."""
+    return frame.select(
+        pl.col(name) if name in frame.columns else pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in schema.items()
+    )
+
+
+def _day_events_filter(
+    space_id: str, timezone: str, request: ExportRequest
+) -> list[sa.ColumnElement[bool]]:
+    start, end = day_window_utc(request.date, timezone)
+    conditions = [
+        events.c.space_id == space_id,
+        events.c.event_time_utc >= start,
+        events.c.event_time_utc < end,
+    ]
+    if request.event_names:
+        conditions.append(events.c.event_name.in_(sorted(request.event_names)))
+    if request.query_mode == "company":
+        conditions.append(events.c.company_id.is_not(None))
+    return conditions
+
+
+def needed_event_columns(request: ExportRequest) -> list[str]:
+    """The columns of `EVENT_SCHEMA` the request needs, in schema order."""
+    needed = {"id", "event_time_utc"}
+    if request.attributed:
+        needed.add(journey_key(request))
+    for field in request.fields or ():
+        if field == "amount":
+            needed.add("amount_cents")
+        elif field == "configured_name":
+            needed.update(("event_name", "configured_name"))
+        elif field in EVENT_SCHEMA:
+            needed.add(field)
+    return [name for name in EVENT_SCHEMA if name in needed]
+
+
+def _event_column(name: str) -> sa.ColumnElement:
+    if name == "amount_cents":
+        # NUMERIC(14,2) in cents: exact on PostgreSQL; on SQLite the stored double of a
+        # two-decimal value is within far less than half a cent of it, so rounding is exact.
+        return sa.cast(sa.func.round(events.c.amount * 100), sa.BigInteger).label(name)
+    return events.c[name]
+
+
+def _read_configured_names(engine: sa.Engine, space_id: str) -> pl.DataFrame:
+    statement = sa.select(event_configs.c.event_name, event_configs.c.configured_name).where(
+        event_configs.c.space_id == space_id,
+        event_configs.c.event_name.in_(CUSTOM_EVENT_NAMES),
+    )
+    return read_frame(
+        engine, statement, {"event_name": pl.String(), "configured_name": pl.String()}
+    )
+
+
+def _read_events(
+    engine: sa.Engine, space_id: str, timezone: str, request: ExportRequest
+) -> pl.DataFrame:
+    needed = needed_event_columns(request)
+    read = [name for name in needed if name != "configured_name"]
+    statement = sa.select(*(_event_column(name) for name in read)).where(
+        *_day_events_filter(space_id, timezone, request)
+    )
+    frame = read_frame(engine, statement, {name: EVENT_SCHEMA[name] for name in read})
+    if "configured_name" in needed:
+        configured = _read_configured_names(engine, space_id)
+        # Only custom events have a configured name; a standard event is called by its own.
+        frame = frame.join(configured, on="event_name", how="left").with_columns(
+            configured_name=pl.coalesce("configured_name", "event_name")
+        )
+    return with_schema(frame, EVENT_SCHEMA)
+
+
+def _read_touchpoints(
+    engine: sa.Engine,
+    space_id: str,
+    timezone: str,
+    request: ExportRequest,
+    earliest_event: dt.datetime,
+    latest_event: dt.datetime,
+) -> pl.DataFrame:
+    day_events = _day_events_filter(space_id, timezone, request)
+    names = ["id", "profile_id", "source", "touch_time_utc"]
+    if request.wants_ad_hierarchy:
+        names.append("ad_id")
+    columns = [touchpoints.c[name] for name in names]
+    if request.query_mode == "company":
+        names.append("company_id")
+        day_companies = sa.select(events.c.company_id).where(*day_events).distinct()
+        statement = (
+            sa.select(*columns, profiles.c.company_id)
+            .join(
+                profiles,
+                sa.and_(
+                    profiles.c.id == touchpoints.c.profile_id,
+                    profiles.c.space_id == touchpoints.c.space_id,
+                ),
+            )
+            .where(profiles.c.space_id == space_id, profiles.c.company_id.in_(day_companies))
+        )
+    else:
+        day_profiles = sa.select(events.c.profile_id).where(*day_events).distinct()
+        statement = sa.select(*columns).where(touchpoints.c.profile_id.in_(day_profiles))
+    statement = statement.where(
+        touchpoints.c.space_id == space_id, touchpoints.c.touch_time_utc <= latest_event
+    )
+    if request.attribution_window:
+        oldest = earliest_event - dt.timedelta(days=request.attribution_window)
+        statement = statement.where(touchpoints.c.touch_time_utc >= oldest)
+    sources = journey_sources(request)
+    if sources is not None:
+        statement = statement.where(touchpoints.c.source.in_(sorted(sources)))
+    frame = read_frame(engine, statement, {name: TOUCHPOINT_SCHEMA[name] for name in names})
+    return with_schema(frame, TOUCHPOINT_SCHEMA)
+
+
+def extract_events(
+    engine: sa.Engine, *, space_id: str, timezone: str, request: ExportRequest
+) -> Extracted:
+    """The events of `request.date` in the space's `timezone`, and their touchpoints.
+
+    Events: those of the space in the local day, filtered by `event_names` and, in company
+    mode, to events with a company. Touchpoints (only with `sources`): those of the profiles
+    with events that day (company mode: of every profile of those companies), no later than
+    the latest event and no older than the earliest event minus the window (all history for
+    window 0), restricted to the sources the model can look at.
+    """
+    event_rows = _read_events(engine, space_id, timezone, request)
+    if not request.attributed or event_rows.is_empty():
+        return Extracted(events=event_rows, touchpoints=empty_frame(TOUCHPOINT_SCHEMA))
+    times = event_rows["event_time_utc"]
+    touchpoint_rows = _read_touchpoints(
+        engine, space_id, timezone, request, times.min(), times.max()
+    )
+    return Extracted(events=event_rows, touchpoints=touchpoint_rows)
