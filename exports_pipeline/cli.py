@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from exports_pipeline.settings import Settings
@@ -96,3 +98,54 @@ def api(
         workers=workers,
         proxy_headers=True,
     )
+
+
+@app.command("load")
+def load(
+    directory: Path = typer.Argument(..., help="Folder of <table>.parquet|csv|ndjson files."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Load a folder of table files into the store in one transaction (all or nothing)."""
+    from exports_pipeline.store.loader import LoadError, load_directory
+
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        summary = load_directory(engine, directory, progress=progress)
+    except LoadError as exc:
+        typer.echo(f"load failed, nothing was kept: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for table, rows in summary.rows.items():
+        typer.echo(f"{table:<14} {rows:>12,} rows")
+    typer.echo(
+        f"loaded {summary.total_rows:,} rows in {summary.seconds:.1f} s "
+        f"({summary.rows_per_second:,.0f} rows/s)"
+    )
+
+
+@app.command("seed-demo")
+def seed_demo_command(
+    events: int = typer.Option(20_000, "--events", min=0, help="Number of events."),
+    days: int = typer.Option(7, "--days", min=1, help="UTC days of events, ending yesterday."),
+    spaces: int = typer.Option(3, "--spaces", min=1, help="Number of spaces."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same data."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Fill the store with realistic, deterministic demo data."""
+    from exports_pipeline.store.demo import seed_demo
+    from exports_pipeline.store.loader import LoadError
+
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        summary = seed_demo(
+            engine, events=events, days=days, spaces=spaces, seed=seed, progress=progress
+        )
+    except LoadError as exc:
+        typer.echo(f"seed-demo failed, nothing was kept: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"events from {summary.first_day} to {summary.last_day} (UTC days)")
+    for space in summary.spaces:
+        state = "active" if space.subscription_active else "inactive"
+        typer.echo(f"space {space.id:<10} {space.timezone:<22} {state:<9} {space.name}")
+    for table, rows in summary.rows.items():
+        typer.echo(f"{table:<14} {rows:>12,} rows")
+    typer.echo(f"seeded in {summary.seconds:.1f} s")
