@@ -22,6 +22,8 @@ from exports_pipeline.engine.request import (
 )
 
 MAX_BODY_BYTES = 64 * 1024
+NULL_MESSAGE = "must not be null (omit an optional field instead)"
+_OPTIONAL_FIELDS = frozenset(ExportRequest.model_fields) - {"date"}
 
 
 async def read_body(request: Request) -> bytes:
@@ -61,6 +63,12 @@ def parse_create_body(
     except (ValueError, RecursionError):
         raise InvalidExportRequest([FieldError("body", "is not valid JSON")]) from None
     errors: list[FieldError] = []
+    if isinstance(data, dict):
+        # The engine's model reads null as "absent"; the API contract says an optional
+        # field is either absent or valid, so a null is reported and then set aside.
+        nulls = [k for k, v in data.items() if v is None and k in _OPTIONAL_FIELDS]
+        errors.extend(FieldError(k, NULL_MESSAGE) for k in nulls)
+        data = {k: v for k, v in data.items() if k not in nulls}
     request: ExportRequest | None = None
     try:
         request = parse_export_request(data)
@@ -76,5 +84,6 @@ def parse_create_body(
             errors.extend(exc.errors)
     if errors:
         raise InvalidExportRequest(errors)
-    assert request is not None
+    if request is None:
+        raise InvalidExportRequest([FieldError("body", "is not a valid export request")])
     return request
