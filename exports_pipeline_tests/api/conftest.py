@@ -186,3 +186,15 @@ def completed_export(
             sha256=digest,
         )
     return StoredFile(export_id=export_id, content=content, sha256=digest, key=key)
+
+
+@pytest.fixture(scope="module")
+def shared_engine(shared_store_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(shared_store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_keys(shared_engine: sa.Engine) -> Keys:
+    return seed_spaces(shared_engine)

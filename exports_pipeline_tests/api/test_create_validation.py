@@ -21,9 +21,8 @@ from exports_pipeline.engine.vocabulary import (
     SOURCES,
     STANDARD_EVENT_NAMES,
 )
-from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.exports import get_export
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, make_settings, seed_spaces
+from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, make_settings
 
 # Noon UTC: already 2024-06-16 in Kiritimati (UTC+14), still 2024-06-15 in UTC.
 NOW = dt.datetime(2024, 6, 15, 12, 0, tzinfo=dt.UTC)
@@ -34,20 +33,13 @@ ATTR = {"sources": ["google_ads"], "attribution_model": "last_touch", "attributi
 
 
 @pytest.fixture(scope="module")
-def store(shared_store_url: str) -> Iterator[tuple[sa.Engine, Keys]]:
-    engine = make_engine(shared_store_url)
-    yield engine, seed_spaces(engine)
-    engine.dispose()
+def store_engine(shared_engine: sa.Engine) -> sa.Engine:
+    return shared_engine
 
 
 @pytest.fixture(scope="module")
-def store_engine(store: tuple[sa.Engine, Keys]) -> sa.Engine:
-    return store[0]
-
-
-@pytest.fixture(scope="module")
-def keys(store: tuple[sa.Engine, Keys]) -> Keys:
-    return store[1]
+def keys(shared_keys: Keys) -> Keys:
+    return shared_keys
 
 
 @pytest.fixture(scope="module")
