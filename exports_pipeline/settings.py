@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     )
     rate_limit_create_per_minute: int = Field(default=5, description="Creates per space/min.")
     rate_limit_status_per_minute: int = Field(default=30, description="Status reads per space/min.")
+    subscription_catch_up_days: int = Field(
+        default=7,
+        ge=1,
+        description="How many ended local days a subscription catches up after downtime.",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -1,0 +1,36 @@
+"""`event_export_job`: one export of one space for one date (the partition key).
+
+In-process executor: the five ops form a chain with nothing to run in parallel, and the
+frames they hand on can be large; one process per run keeps them in memory (no pickling
+to disk between ops, no per-op interpreter start) and gives each run exactly one worker
+pid for the reconciliation sensor to watch. A failed run is re-run whole (the job is
+deterministic); runs spread over machines through the run launcher, not the executor.
+"""
+
+from dagster import in_process_executor, job
+
+from exports_pipeline.pipeline.ops import (
+    extract_events,
+    publish_export,
+    resolve_ad_hierarchy,
+    split_attribution,
+    validate_request,
+)
+from exports_pipeline.pipeline.partitions import export_date_partitions
+
+EXPORT_JOB_NAME = "event_export_job"
+
+
+@job(
+    name=EXPORT_JOB_NAME,
+    partitions_def=export_date_partitions,
+    executor_def=in_process_executor,
+    description="Export one day (the partition, in the space's timezone) of a space's events "
+    "as a gzipped NDJSON file, optionally attributed to touchpoints.",
+)
+def event_export_job() -> None:
+    task = validate_request()
+    extracted = extract_events(task)
+    touchpoints = resolve_ad_hierarchy(task, extracted)
+    rows = split_attribution(task, extracted, touchpoints)
+    publish_export(task, rows)

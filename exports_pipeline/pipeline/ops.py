@@ -1,0 +1,340 @@
+"""The ops of `event_export_job`: thin wrappers wiring config and resources to the engine.
+
+The export logic lives in `exports_pipeline.engine` (plain functions over Polars frames);
+an op validates, calls one engine function, and reports what happened as metadata and
+log lines. From `validate_request` on, any error marks the export failed with a
+user-facing message before the op fails (the reconciliation sensor covers what an op
+cannot report itself: a killed worker, a cancelled run).
+"""
+
+import datetime as dt
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from dagster import (
+    DagsterExecutionInterruptedError,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    op,
+)
+
+from exports_pipeline.engine import attribution, extract, hierarchy, write
+from exports_pipeline.engine.extract import Extracted
+from exports_pipeline.engine.request import (
+    ExportRequest,
+    InvalidExportRequest,
+    check_export_date,
+    parse_export_request,
+)
+from exports_pipeline.pipeline.config import ExportRequestConfig
+from exports_pipeline.pipeline.failures import (
+    CANCELED,
+    INTERNAL_ERROR,
+    ExportFailed,
+    invalid_request_message,
+)
+from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.workers import current_worker_tags
+from exports_pipeline.settings import Settings
+from exports_pipeline.store.exports import (
+    PROCESSING,
+    QUEUED,
+    create_export,
+    get_export,
+    mark_completed,
+    mark_failed,
+    mark_processing,
+)
+from exports_pipeline.store.spaces import get_space
+
+BACKFILL_TAG = "dagster/backfill"
+PREVIEW_ROWS = 5
+
+
+@dataclass(frozen=True)
+class ExportTask:
+    """What every later op needs: which export, for which space, and the request."""
+
+    export_id: int
+    space_id: str
+    timezone: str
+    request: ExportRequest
+
+
+def _fail(store: StoreResource, export_id: int, user_message: str) -> Failure:
+    with store.engine.begin() as conn:
+        mark_failed(conn, export_id, message=user_message)
+    return Failure(description=user_message, metadata={"export_id": export_id})
+
+
+class _Stage:
+    """Times an engine call and turns its errors into a failed export."""
+
+    def __init__(self, context: OpExecutionContext, store: StoreResource, task: ExportTask):
+        self.context, self.store, self.task = context, store, task
+        self.seconds = 0.0
+
+    def __enter__(self) -> "_Stage":
+        self._start = time.monotonic()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.seconds = time.monotonic() - self._start
+        if exc is None:
+            return
+        if isinstance(exc, DagsterExecutionInterruptedError):
+            message = CANCELED
+        elif isinstance(exc, ExportFailed):
+            message = exc.user_message
+        else:
+            message = INTERNAL_ERROR
+        self.context.log.error(f"export {self.task.export_id} failed: {exc!r}")
+        with self.store.engine.begin() as conn:
+            mark_failed(conn, self.task.export_id, message=message)
+
+
+def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:
+    """A markdown table of the first rows (cells shortened), for the run's metadata."""
+    if rows.width == 0:
+        return "_no columns_"
+    head = rows.head(limit)
+
+    def cell(value: object) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("|", "\\|").replace("\n", " ")
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    lines = [
+        "| " + " | ".join(head.columns) + " |",
+        "|" + "---|" * head.width,
+        *("| " + " | ".join(cell(v) for v in row) + " |" for row in head.iter_rows()),
+    ]
+    if rows.height > limit:
+        lines.append(f"\n_{rows.height - limit} more rows_")
+    if rows.height == 0:
+        lines.append("\n_no rows_")
+    return "\n".join(lines)
+
+
+@op(description="Check the request and the date, create or claim the export record.")
+def validate_request(
+    context: OpExecutionContext, config: ExportRequestConfig, store: StoreResource
+) -> Output[ExportTask]:
+    date = dt.date.fromisoformat(context.partition_key)
+    settings = Settings()
+    context.instance.add_run_tags(context.run_id, current_worker_tags())
+    with store.engine.begin() as conn:
+        if config.export_id is not None:
+            record = get_export(conn, config.export_id)
+            if record is None:
+                raise Failure(description=f"export {config.export_id} does not exist")
+            if record.status not in (QUEUED, PROCESSING):
+                hint = "launch without export_id to make a new export"
+                raise Failure(
+                    description=f"export {record.id} is already {record.status}; {hint}",
+                    allow_retries=False,
+                )
+            export_id, space_id, trigger = record.id, record.space_id, record.trigger
+            body: dict[str, Any] = {**record.params, "date": record.date.isoformat()}
+        else:
+            if not config.space_id:
+                raise Failure(description="space_id is required when export_id is not given")
+            export_id, space_id = None, config.space_id
+            trigger = "backfill" if BACKFILL_TAG in context.run.tags else "ui"
+            body = config.request_body(date)
+
+    if export_id is not None and record.date != date:
+        raise _fail(
+            store,
+            export_id,
+            invalid_request_message(
+                f"the run's partition {date.isoformat()} is not the export date "
+                f"{record.date.isoformat()}"
+            ),
+        )
+
+    with store.engine.begin() as conn:
+        space = get_space(conn, space_id)
+    reason = None
+    request = None
+    if space is None:
+        reason = f"space {space_id!r} does not exist"
+    else:
+        try:
+            request = parse_export_request(body)
+            check_export_date(date, timezone=space.timezone, earliest=settings.earliest_date)
+        except InvalidExportRequest as exc:
+            reason = str(exc)
+    if reason is not None:
+        if export_id is not None:
+            raise _fail(store, export_id, invalid_request_message(reason))
+        raise Failure(description=invalid_request_message(reason))
+    assert space is not None and request is not None
+
+    with store.engine.begin() as conn:
+        if export_id is None:
+            export_id = create_export(
+                conn,
+                space_id=space.id,
+                request=request,
+                trigger=trigger,
+                status=PROCESSING,
+                run_id=context.run_id,
+            )
+            context.log.info(f"created export {export_id} ({trigger}) for space {space.id}")
+        elif not mark_processing(conn, export_id, run_id=context.run_id):
+            current = get_export(conn, export_id)
+            status = current.status if current else "missing"
+            raise Failure(description=f"export {export_id} is {status}; not starting it")
+    context.instance.add_run_tags(
+        context.run_id,
+        {"export_id": str(export_id), "space_id": space.id, "trigger": trigger},
+    )
+    context.log.info(
+        f"export {export_id}: space {space.id} ({space.timezone}), date {date.isoformat()}, "
+        f"request {request.to_params() or 'default'}"
+    )
+    task = ExportTask(
+        export_id=export_id, space_id=space.id, timezone=space.timezone, request=request
+    )
+    return Output(
+        task,
+        metadata={
+            "export_id": export_id,
+            "space_id": space.id,
+            "timezone": space.timezone,
+            "trigger": trigger,
+            "request": MetadataValue.json({**request.to_params(), "date": date.isoformat()}),
+        },
+    )
+
+
+@op(description="Read the day's events of the space and the touchpoints of their journeys.")
+def extract_events(
+    context: OpExecutionContext, task: ExportTask, store: StoreResource
+) -> Output[Extracted]:
+    with _Stage(context, store, task) as stage:
+        extracted = extract.extract_events(
+            store.engine, space_id=task.space_id, timezone=task.timezone, request=task.request
+        )
+    context.log.info(
+        f"extracted {extracted.events.height} events and {extracted.touchpoints.height} "
+        f"touchpoints in {stage.seconds:.2f}s"
+    )
+    return Output(
+        extracted,
+        metadata={
+            "event_rows": extracted.events.height,
+            "touchpoint_rows": extracted.touchpoints.height,
+            "duration_seconds": round(stage.seconds, 3),
+        },
+    )
+
+
+@op(description="Attach account, campaign, ad set and ad names to the touchpoints' ads.")
+def resolve_ad_hierarchy(
+    context: OpExecutionContext, task: ExportTask, extracted: Extracted, store: StoreResource
+) -> Output[pl.DataFrame]:
+    with _Stage(context, store, task) as stage:
+        touchpoints = hierarchy.resolve_ad_hierarchy(
+            store.engine,
+            space_id=task.space_id,
+            touchpoints=extracted.touchpoints,
+            request=task.request,
+        )
+    context.log.info(f"resolved the ad hierarchy of {touchpoints.height} touchpoints")
+    return Output(
+        touchpoints,
+        metadata={
+            "touchpoint_rows": touchpoints.height,
+            "duration_seconds": round(stage.seconds, 3),
+        },
+    )
+
+
+@op(description="Credit each event to the touchpoints of its journey and build the rows.")
+def split_attribution(
+    context: OpExecutionContext,
+    task: ExportTask,
+    extracted: Extracted,
+    touchpoints: pl.DataFrame,
+    store: StoreResource,
+) -> Output[pl.DataFrame]:
+    with _Stage(context, store, task) as stage:
+        rows = attribution.split_attribution(extracted.events, touchpoints, task.request)
+    context.log.info(
+        f"{extracted.events.height} events became {rows.height} rows in {stage.seconds:.2f}s"
+    )
+    return Output(
+        rows,
+        metadata={
+            "rows": rows.height,
+            "events_in": extracted.events.height,
+            "duration_seconds": round(stage.seconds, 3),
+            "preview": MetadataValue.md(_markdown_preview(rows)),
+        },
+    )
+
+
+@op(description="Write the gzipped NDJSON file, store it atomically, mark the export completed.")
+def publish_export(
+    context: OpExecutionContext,
+    task: ExportTask,
+    rows: pl.DataFrame,
+    store: StoreResource,
+    export_storage: ExportStorageResource,
+) -> Output[dict[str, Any]]:
+    storage = export_storage.get_storage()
+    with _Stage(context, store, task) as stage, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"export-{task.export_id}.ndjson.gz"
+        written = write.write_export(rows, path)
+        key = storage.publish(
+            path, space_id=task.space_id, date=task.request.date, sha256=written.sha256
+        )
+        with store.engine.begin() as conn:
+            completed = mark_completed(
+                conn,
+                task.export_id,
+                storage_key=key,
+                row_count=written.row_count,
+                file_size_bytes=written.file_size_bytes,
+                sha256=written.sha256,
+            )
+            current = None if completed else get_export(conn, task.export_id)
+        if not completed:
+            status = current.status if current else "missing"
+            # Someone (the reconciliation, a cancel) settled the export first: keep the
+            # status truthful and leave no orphan file behind.
+            storage.delete(key)
+            raise Failure(
+                description=f"export {task.export_id} is {status}; the file was discarded",
+                allow_retries=False,
+            )
+    context.log.info(
+        f"export {task.export_id} completed: {written.row_count} rows, "
+        f"{written.file_size_bytes} bytes, sha256 {written.sha256}, key {key}"
+    )
+    summary = {
+        "export_id": task.export_id,
+        "storage_key": key,
+        "row_count": written.row_count,
+        "file_size_bytes": written.file_size_bytes,
+        "sha256": written.sha256,
+    }
+    return Output(
+        summary,
+        metadata={
+            "export_id": task.export_id,
+            "rows": written.row_count,
+            "file_size_bytes": written.file_size_bytes,
+            "sha256": written.sha256,
+            "storage_key": key,
+            "duration_seconds": round(stage.seconds, 3),
+        },
+    )

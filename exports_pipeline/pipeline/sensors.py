@@ -1,0 +1,124 @@
+"""Sensors: queued exports become runs; unsettled exports are reconciled with their runs."""
+
+import datetime as dt
+
+from dagster import (
+    DefaultSensorStatus,
+    RunConfig,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from pydantic import ValidationError
+
+from exports_pipeline.pipeline.config import ExportRequestConfig
+from exports_pipeline.pipeline.failures import invalid_request_message
+from exports_pipeline.pipeline.job import event_export_job
+from exports_pipeline.pipeline.partitions import PARTITIONS_START, is_export_date_partition
+from exports_pipeline.pipeline.reconcile import fail_runs_with_dead_workers, settle_exports
+from exports_pipeline.pipeline.resources import StoreResource
+from exports_pipeline.store.exports import (
+    QUEUED,
+    ExportRecord,
+    exports_with_status,
+    mark_failed,
+    utcnow,
+)
+
+BATCH = 100
+# A queued export at or below the cursor without any run after this long is requested
+# again (the daemon may have stopped between advancing the cursor and creating the run);
+# the run key keeps it to one run.
+RESWEEP_AFTER = dt.timedelta(seconds=60)
+
+
+def _run_request(record: ExportRecord) -> RunRequest:
+    request = record.request  # raises ValidationError for params that no longer parse
+    return RunRequest(
+        run_key=str(record.id),
+        partition_key=record.date.isoformat(),
+        tags={"export_id": str(record.id), "space_id": record.space_id, "trigger": record.trigger},
+        run_config=RunConfig(
+            ops={
+                "validate_request": ExportRequestConfig(
+                    export_id=record.id, space_id=record.space_id, **request.to_params()
+                )
+            }
+        ),
+    )
+
+
+def _unlaunchable_reason(record: ExportRecord) -> str | None:
+    if not is_export_date_partition(record.date):
+        return invalid_request_message(
+            f"date {record.date.isoformat()} cannot be exported (it must not be before "
+            f"{PARTITIONS_START.isoformat()} nor in the future)"
+        )
+    try:
+        record.request  # noqa: B018 - parsing is the check
+    except ValidationError as exc:
+        return invalid_request_message(f"stored parameters do not parse ({exc.error_count()})")
+    return None
+
+
+@sensor(
+    name="export_request_sensor",
+    job=event_export_job,
+    minimum_interval_seconds=5,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Turns queued exports (API, schedule) into runs: run key = export id.",
+)
+def export_request_sensor(context: SensorEvaluationContext, store: StoreResource) -> SensorResult:
+    last_id = int(context.cursor or 0)
+    now = utcnow()
+    with store.engine.connect() as conn:
+        new = exports_with_status(conn, QUEUED, after_id=last_id, limit=BATCH)
+        old = [
+            r
+            for r in exports_with_status(conn, QUEUED, limit=BATCH)
+            if r.id <= last_id and r.created_at <= now - RESWEEP_AFTER
+        ]
+    orphans = [
+        r
+        for r in old
+        if not context.instance.get_runs(filters=RunsFilter(tags={"export_id": str(r.id)}), limit=1)
+    ]
+    run_requests = []
+    for record in [*orphans, *new]:
+        reason = _unlaunchable_reason(record)
+        if reason is not None:
+            with store.engine.begin() as conn:
+                mark_failed(conn, record.id, message=reason)
+            context.log.warning(f"export {record.id} cannot run: {reason}")
+            continue
+        run_requests.append(_run_request(record))
+    cursor = str(max([last_id, *(r.id for r in new)]))
+    if not run_requests:
+        return SensorResult(skip_reason=SkipReason("no queued exports"), cursor=cursor)
+    context.log.info(
+        f"requesting runs for exports {', '.join(rr.run_key or '' for rr in run_requests)}"
+    )
+    return SensorResult(run_requests=run_requests, cursor=cursor)
+
+
+@sensor(
+    name="export_status_sensor",
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Fails runs whose worker died and marks exports of ended runs failed.",
+)
+def export_status_sensor(context: SensorEvaluationContext, store: StoreResource) -> SkipReason:
+    dead = fail_runs_with_dead_workers(context.instance)
+    for run_id in dead:
+        context.log.warning(f"run {run_id}: worker process is gone; reported the run failed")
+    settled = settle_exports(store.engine, context.instance)
+    for item in settled:
+        context.log.info(f"export {item.export_id} marked failed: {item.message}")
+    return SkipReason(
+        f"{len(dead)} dead run workers, {len(settled)} exports marked failed"
+        if dead or settled
+        else "all exports agree with their runs"
+    )
