@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
-from exports_pipeline.engine.frames import TIMESTAMP, read_frame
+from exports_pipeline.engine.frames import TIMESTAMP, StoreReader, store_reader
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.engine.vocabulary import CUSTOM_EVENT_NAMES, PAID_SOURCES, is_paid
 from exports_pipeline.engine.window import day_window_utc
@@ -127,27 +127,25 @@ def _event_column(name: str) -> sa.ColumnElement:
     return events.c[name]
 
 
-def _read_configured_names(engine: sa.Engine, space_id: str) -> pl.DataFrame:
+def _read_configured_names(reader: StoreReader, space_id: str) -> pl.DataFrame:
     statement = sa.select(event_configs.c.event_name, event_configs.c.configured_name).where(
         event_configs.c.space_id == space_id,
         event_configs.c.event_name.in_(CUSTOM_EVENT_NAMES),
     )
-    return read_frame(
-        engine, statement, {"event_name": pl.String(), "configured_name": pl.String()}
-    )
+    return reader.read(statement, {"event_name": pl.String(), "configured_name": pl.String()})
 
 
 def _read_events(
-    engine: sa.Engine, space_id: str, timezone: str, request: ExportRequest
+    reader: StoreReader, space_id: str, timezone: str, request: ExportRequest
 ) -> pl.DataFrame:
     needed = needed_event_columns(request)
     read = [name for name in needed if name != "configured_name"]
     statement = sa.select(*(_event_column(name) for name in read)).where(
         *_day_events_filter(space_id, timezone, request)
     )
-    frame = read_frame(engine, statement, {name: EVENT_SCHEMA[name] for name in read})
+    frame = reader.read(statement, {name: EVENT_SCHEMA[name] for name in read})
     if "configured_name" in needed:
-        configured = _read_configured_names(engine, space_id)
+        configured = _read_configured_names(reader, space_id)
         # Only custom events have a configured name; a standard event is called by its own.
         frame = frame.join(configured, on="event_name", how="left").with_columns(
             configured_name=pl.coalesce("configured_name", "event_name")
@@ -156,7 +154,7 @@ def _read_events(
 
 
 def _read_touchpoints(
-    engine: sa.Engine,
+    reader: StoreReader,
     space_id: str,
     timezone: str,
     request: ExportRequest,
@@ -194,7 +192,7 @@ def _read_touchpoints(
     sources = journey_sources(request)
     if sources is not None:
         statement = statement.where(touchpoints.c.source.in_(sorted(sources)))
-    frame = read_frame(engine, statement, {name: TOUCHPOINT_SCHEMA[name] for name in names})
+    frame = reader.read(statement, {name: TOUCHPOINT_SCHEMA[name] for name in names})
     return with_schema(frame, TOUCHPOINT_SCHEMA)
 
 
@@ -209,11 +207,12 @@ def extract_events(
     the latest event and no older than the earliest event minus the window (all history for
     window 0), restricted to the sources the model can look at.
     """
-    event_rows = _read_events(engine, space_id, timezone, request)
-    if not request.attributed or event_rows.is_empty():
-        return Extracted(events=event_rows, touchpoints=empty_frame(TOUCHPOINT_SCHEMA))
-    times = event_rows["event_time_utc"]
-    touchpoint_rows = _read_touchpoints(
-        engine, space_id, timezone, request, times.min(), times.max()
-    )
+    with store_reader(engine) as reader:
+        event_rows = _read_events(reader, space_id, timezone, request)
+        if not request.attributed or event_rows.is_empty():
+            return Extracted(events=event_rows, touchpoints=empty_frame(TOUCHPOINT_SCHEMA))
+        times = event_rows["event_time_utc"]
+        touchpoint_rows = _read_touchpoints(
+            reader, space_id, timezone, request, times.min(), times.max()
+        )
     return Extracted(events=event_rows, touchpoints=touchpoint_rows)

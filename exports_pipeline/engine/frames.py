@@ -7,7 +7,9 @@ so the same statement runs on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -29,29 +31,23 @@ def _sqlite_path(engine: sa.Engine) -> str | None:
     return database
 
 
-def _adbc_arrow(engine: sa.Engine, sql: str):  # type: ignore[no-untyped-def]
-    """The result of `sql` as an Arrow table through ADBC, or None when ADBC cannot serve it."""
+@contextmanager
+def _adbc_connection(engine: sa.Engine) -> Iterator[Any]:
+    """An ADBC connection to the store, or None when ADBC cannot serve this engine."""
     backend = engine.url.get_backend_name()
-    if backend == "sqlite":
-        path = _sqlite_path(engine)
-        if path is None:
-            return None
+    if backend == "sqlite" and (path := _sqlite_path(engine)) is not None:
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
-        with adbc_sqlite.connect(path) as conn, conn.cursor() as cursor:
-            cursor.adbc_statement.set_options(
-                **{"adbc.sqlite.query.batch_rows": _SQLITE_ROWS_PER_BATCH}
-            )
-            cursor.execute(sql)
-            return cursor.fetch_arrow_table()
-    if backend == "postgresql":
+        with adbc_sqlite.connect(path) as conn:
+            yield conn
+    elif backend == "postgresql":
         import adbc_driver_postgresql.dbapi as adbc_postgresql
 
         uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with adbc_postgresql.connect(uri) as conn, conn.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetch_arrow_table()
-    return None
+        with adbc_postgresql.connect(uri) as conn:
+            yield conn
+    else:
+        yield None
 
 
 def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -68,23 +64,40 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
     return frame.select(columns)
 
 
-def read_frame(
-    engine: sa.Engine, statement: Select, schema: Mapping[str, pl.DataType]
-) -> pl.DataFrame:
-    """Run `statement` and return its rows with exactly the columns and types of `schema`.
+class StoreReader:
+    """Runs SQLAlchemy Core queries on one connection and returns Polars frames."""
 
-    The statement's selected labels must be the keys of `schema`, in order. Timestamps come
-    back as naive UTC `Datetime("us")` whatever the backend stores them as.
-    """
-    sql = str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-    arrow = _adbc_arrow(engine, sql)
-    if arrow is not None:
-        frame = pl.from_arrow(arrow)
+    def __init__(self, engine: sa.Engine, adbc: Any) -> None:
+        self._engine = engine
+        self._adbc = adbc
+
+    def read(self, statement: Select, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        """The rows of `statement` with exactly the columns and types of `schema`.
+
+        The statement's selected columns must be those of `schema`, in order. Timestamps
+        come back as naive UTC `Datetime("us")` whatever the backend stores them as.
+        """
+        sql = str(
+            statement.compile(dialect=self._engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        if self._adbc is not None:
+            with self._adbc.cursor() as cursor:
+                if self._engine.url.get_backend_name() == "sqlite":
+                    cursor.adbc_statement.set_options(
+                        **{"adbc.sqlite.query.batch_rows": _SQLITE_ROWS_PER_BATCH}
+                    )
+                cursor.execute(sql)
+                frame = pl.from_arrow(cursor.fetch_arrow_table())
+        else:
+            with self._engine.connect() as conn:
+                frame = pl.read_database(sa.text(sql), conn, infer_schema_length=None)
         assert isinstance(frame, pl.DataFrame)
-    else:
-        with engine.connect() as conn:
-            frame = pl.read_database(
-                sa.text(sql), conn, infer_schema_length=None, schema_overrides=None
-            )
-    frame.columns = list(schema)
-    return _conform(frame, schema)
+        frame.columns = list(schema)
+        return _conform(frame, schema)
+
+
+@contextmanager
+def store_reader(engine: sa.Engine) -> Iterator[StoreReader]:
+    """A reader over one connection (ADBC where available), closed on exit."""
+    with _adbc_connection(engine) as adbc:
+        yield StoreReader(engine, adbc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 import sqlalchemy as sa
 
-from exports_pipeline.engine.frames import read_frame
+from exports_pipeline.engine.frames import StoreReader, store_reader
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.engine.vocabulary import AD_HIERARCHY_FIELDS
 from exports_pipeline.store.schema import ad_accounts, ads, adsets, campaigns
@@ -38,7 +38,7 @@ def hierarchy_levels(fields: list[str] | None) -> int:
 
 
 def _read_level(
-    engine: sa.Engine,
+    reader: StoreReader,
     table: sa.Table,
     link: str,
     provided: tuple[str, ...],
@@ -52,7 +52,7 @@ def _read_level(
     if len(wanted) <= _MAX_LINKS_BY_ID:
         statement = statement.where(table.c[link].in_(wanted.to_list()))
     schema = {link: pl.String(), **{name: pl.String() for name in provided}}
-    return read_frame(engine, statement, schema)
+    return reader.read(statement, schema)
 
 
 def resolve_ad_hierarchy(
@@ -71,9 +71,10 @@ def resolve_ad_hierarchy(
     exported = touchpoints.filter(pl.col("source").is_in(request.sources or ()))
     links = exported.select("ad_id").unique()
     resolved = links
-    for table, link, provided in _LEVELS[:depth]:
-        level = _read_level(engine, table, link, provided, space_id, resolved[link])
-        resolved = resolved.join(level, on=link, how="left")
+    with store_reader(engine) as reader:
+        for table, link, provided in _LEVELS[:depth]:
+            level = _read_level(reader, table, link, provided, space_id, resolved[link])
+            resolved = resolved.join(level, on=link, how="left")
     added = [f for f in AD_HIERARCHY_FIELDS if f != "ad_id" and f in resolved.columns]
     return touchpoints.join(
         resolved.select("ad_id", *added).filter(pl.col("ad_id").is_not_null()),
