@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from exports_pipeline.api.errors import ApiError
@@ -86,7 +87,18 @@ def _bearer_token(request: Request) -> str:
     return token
 
 
-def get_caller(request: Request, engine: EngineDep) -> Caller:
+# Declares the bearer scheme in OpenAPI (and /docs' Authorize button); the header itself
+# is parsed by `_bearer_token`, which answers every bad header with our 401 body.
+_bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="ApiKey", description="Authorization: Bearer <api key>"
+)
+
+
+def get_caller(
+    request: Request,
+    engine: EngineDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+) -> Caller:
     """The caller of an authenticated endpoint; 401 unless the key is known and live."""
     token = _bearer_token(request)
     with engine.connect() as conn:
