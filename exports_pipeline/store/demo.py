@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
+from rich.progress import Progress
 
 from exports_pipeline.engine.vocabulary import AI_SOURCES, ORGANIC_SOURCES, PLATFORMS
 from exports_pipeline.store import schema
@@ -177,49 +178,73 @@ def seed_demo(
     Space ids are `demo-1` … `demo-K`; seeding a store that already holds them raises
     `LoadError` and writes nothing.
     """
-    if events < 0 or days < 1 or spaces < 1:
-        raise ValueError("events must be >= 0, days >= 1 and spaces >= 1")
     started = time.perf_counter()
     last_day = end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
-    first_day = last_day - dt.timedelta(days=days - 1)
+    with progress_bar(progress) as bar, engine.begin() as conn:
+        tables = demo_tables(
+            events=events,
+            days=days,
+            spaces=spaces,
+            seed=seed,
+            end_date=last_day,
+            first_event_id=_next_id(conn, schema.events),
+            first_touchpoint_id=_next_id(conn, schema.touchpoints),
+            progress=bar,
+        )
+        frames = [(schema.metadata.tables[name], frame, name) for name, frame in tables.items()]
+        rows = insert_tables(conn, frames, progress=bar)
+    return DemoSummary(
+        spaces=_spaces(spaces),
+        rows=rows,
+        first_day=last_day - dt.timedelta(days=days - 1),
+        last_day=last_day,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _next_id(conn: sa.Connection, table: sa.Table) -> int:
+    return (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+
+
+def demo_tables(
+    *,
+    events: int,
+    days: int,
+    spaces: int,
+    seed: int,
+    end_date: dt.date,
+    first_event_id: int = 1,
+    first_touchpoint_id: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The demo rows of every SPEC section 3 table, validated and in the loader's types.
+
+    A pure function of its arguments: the same arguments give the same frames.
+    """
+    if events < 0 or days < 1 or spaces < 1:
+        raise ValueError("events must be >= 0, days >= 1 and spaces >= 1")
+    first_day = end_date - dt.timedelta(days=days - 1)
     rng = np.random.default_rng(seed)
     demo_spaces = _spaces(spaces)
     weights = np.array([1 / (k + 1) for k in range(spaces)])
     per_space = rng.multinomial(events, weights / weights.sum())
-
-    with progress_bar(progress) as bar:
-        generating = bar.add_task("generating", total=spaces)
-        parts: dict[str, list[pl.DataFrame]] = {
-            table.name: [] for table in schema.EVENTS_STORE_TABLES
-        }
-        for number, (space, count) in enumerate(zip(demo_spaces, per_space, strict=True)):
-            generated = _generate_space(rng, number, space, int(count), first_day, days)
-            for name, frame in generated.items():
-                parts[name].append(frame)
-            bar.advance(generating)
-        with engine.begin() as conn:
-            event_offset = conn.execute(sa.select(sa.func.max(schema.events.c.id))).scalar() or 0
-            touch_offset = (
-                conn.execute(sa.select(sa.func.max(schema.touchpoints.c.id))).scalar() or 0
-            )
-            frames = []
-            for table in schema.EVENTS_STORE_TABLES:
-                frame = pl.concat(parts[table.name], how="vertical")
-                if table is schema.events:
-                    frame = _with_ids(frame, "event_time_utc", event_offset)
-                elif table is schema.touchpoints:
-                    frame = _with_ids(frame, "touch_time_utc", touch_offset)
-                frames.append(
-                    (table, validate_frame(table, frame, f"demo {table.name}"), table.name)
-                )
-            rows = insert_tables(conn, frames, progress=bar)
-    return DemoSummary(
-        spaces=demo_spaces,
-        rows=rows,
-        first_day=first_day,
-        last_day=last_day,
-        seconds=time.perf_counter() - started,
-    )
+    task = progress.add_task("generating", total=spaces) if progress is not None else None
+    parts: dict[str, list[pl.DataFrame]] = {table.name: [] for table in schema.EVENTS_STORE_TABLES}
+    for number, (space, count) in enumerate(zip(demo_spaces, per_space, strict=True)):
+        generated = _generate_space(rng, number, space, int(count), first_day, days)
+        for name, frame in generated.items():
+            parts[name].append(frame)
+        if progress is not None and task is not None:
+            progress.advance(task)
+    tables = {}
+    for table in schema.EVENTS_STORE_TABLES:
+        frame = pl.concat(parts[table.name], how="vertical")
+        if table is schema.events:
+            frame = _with_ids(frame, "event_time_utc", first_event_id)
+        elif table is schema.touchpoints:
+            frame = _with_ids(frame, "touch_time_utc", first_touchpoint_id)
+        tables[table.name] = validate_frame(table, frame, f"demo {table.name}")
+    return tables
 
 
 def _spaces(count: int) -> list[DemoSpace]:
@@ -234,11 +259,11 @@ def _spaces(count: int) -> list[DemoSpace]:
     return result
 
 
-def _with_ids(frame: pl.DataFrame, time_column: str, offset: int) -> pl.DataFrame:
+def _with_ids(frame: pl.DataFrame, time_column: str, first_id: int) -> pl.DataFrame:
     """Ids that grow with time, as a tracker would hand them out."""
     return (
         frame.sort(time_column, "space_id", "profile_id", "_seq")
-        .with_columns((pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + offset).alias("id"))
+        .with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + first_id).alias("id"))
         .drop("_seq")
     )
 
@@ -576,4 +601,9 @@ def _touchpoints(
             pl.lit(None, dtype=pl.String).alias("ad_id"),
         )
     )
-    return pl.concat([touches, exact])
+    # Keep every journey within MAX_JOURNEY touches, also with the exact-time ones added.
+    return (
+        pl.concat([touches, exact])
+        .sort("profile_id", "touch_time_utc", "_seq")
+        .filter(pl.int_range(0, pl.len()).over("profile_id") < MAX_JOURNEY)
+    )
