@@ -1,0 +1,109 @@
+"""export_request_sensor: one validated run request per queued export; bad rows never fail ticks."""
+
+import datetime as dt
+
+import pytest
+from dagster import DagsterRunStatus, build_sensor_context
+
+from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.pipeline.job import event_export_job
+from exports_pipeline.pipeline.sensors import export_request_sensor
+from exports_pipeline.store.exports import create_export, get_export, utcnow
+from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
+
+
+def _queue(store, date: dt.date, *, params=None, trigger="api", created=None) -> int:
+    with store.engine.begin() as conn:
+        return create_export(
+            conn,
+            space_id=SPACE,
+            request=parse_export_request({**(params or {}), "date": date.isoformat()}),
+            trigger=trigger,
+            now=created,
+        )
+
+
+def _tick(test_defs, instance, cursor=None):
+    with build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=test_defs,
+        resources={"store": test_defs.resources["store"]},
+    ) as context:
+        # evaluate_tick resolves run requests against the job: partition keys are validated.
+        return export_request_sensor.evaluate_tick(context)
+
+
+def test_queued_exports_become_run_requests_keyed_by_export_id(store, test_defs, instance):
+    first = _queue(store, EXPORT_DATE, params=ATTRIBUTED)
+    second = _queue(store, EXPORT_DATE - dt.timedelta(days=1), trigger="schedule")
+    tick = _tick(test_defs, instance)
+    assert [r.run_key for r in tick.run_requests] == [str(first), str(second)]
+    assert [r.partition_key for r in tick.run_requests] == ["2026-03-10", "2026-03-09"]
+    request = tick.run_requests[0]
+    assert {k: request.tags[k] for k in ("export_id", "space_id", "trigger")} == {
+        "export_id": str(first),
+        "space_id": SPACE,
+        "trigger": "api",
+    }
+    assert request.tags["dagster/partition"] == "2026-03-10"
+    assert tick.run_requests[1].tags["trigger"] == "schedule"
+    assert tick.cursor == str(second)
+
+
+def test_the_cursor_hands_each_export_out_once(store, test_defs, instance):
+    _queue(store, EXPORT_DATE)
+    tick = _tick(test_defs, instance)
+    again = _tick(test_defs, instance, cursor=tick.cursor)
+    assert again.run_requests == []
+    assert again.cursor == tick.cursor
+    newer = _queue(store, EXPORT_DATE)
+    third = _tick(test_defs, instance, cursor=tick.cursor)
+    assert [r.run_key for r in third.run_requests] == [str(newer)]
+
+
+@pytest.mark.parametrize(
+    "bad_date", [dt.date(2019, 12, 31), dt.date(2099, 1, 1)], ids=["too-early", "future"]
+)
+def test_an_export_that_cannot_be_a_run_is_failed_and_the_tick_goes_on(
+    store, test_defs, instance, bad_date
+):
+    good_before = _queue(store, EXPORT_DATE)
+    bad = _queue(store, bad_date)
+    good_after = _queue(store, EXPORT_DATE)
+    tick = _tick(test_defs, instance)
+    assert [r.run_key for r in tick.run_requests] == [str(good_before), str(good_after)]
+    assert tick.cursor == str(good_after)
+    with store.engine.connect() as conn:
+        record = get_export(conn, bad)
+    assert record.status == "failed"
+    assert f"date {bad_date.isoformat()} cannot be exported" in record.message
+
+
+def test_a_run_request_runs_the_job_to_completion(store, test_defs, instance):
+    export_id = _queue(store, EXPORT_DATE, params=ATTRIBUTED)
+    (request,) = _tick(test_defs, instance).run_requests
+    result = test_defs.get_job_def(event_export_job.name).execute_in_process(
+        partition_key=request.partition_key,
+        run_config=request.run_config,
+        tags=request.tags,
+        instance=instance,
+    )
+    assert result.success
+    with store.engine.connect() as conn:
+        assert get_export(conn, export_id).status == "completed"
+
+
+def test_a_stale_queued_export_without_a_run_is_requested_again(store, test_defs, instance):
+    long_ago = utcnow() - dt.timedelta(minutes=5)
+    orphan = _queue(store, EXPORT_DATE, created=long_ago)
+    launched = _queue(store, EXPORT_DATE, created=long_ago)
+    instance.create_run_for_job(
+        job_def=event_export_job,
+        status=DagsterRunStatus.NOT_STARTED,
+        tags={"export_id": str(launched)},
+    )
+    # The cursor is past both (a previous tick handed them out), yet only the orphan
+    # has no run: the daemon stopped before creating it.
+    tick = _tick(test_defs, instance, cursor=str(launched))
+    assert [r.run_key for r in tick.run_requests] == [str(orphan)]
