@@ -149,3 +149,100 @@ def seed_demo_command(
     for table, rows in summary.rows.items():
         typer.echo(f"{table:<14} {rows:>12,} rows")
     typer.echo(f"seeded in {summary.seconds:.1f} s")
+
+
+subscriptions_app = typer.Typer(
+    no_args_is_help=True, help="Standing subscriptions: one export per ended local day."
+)
+app.add_typer(subscriptions_app, name="subscriptions")
+
+
+@subscriptions_app.command("add")
+def subscriptions_add(
+    space: str = typer.Option(..., "--space", help="Id of the space to export."),
+    request: str = typer.Option(
+        "{}",
+        "--request",
+        help='The API request body without "date", as JSON, e.g. '
+        '\'{"sources": ["email"], "attribution_model": "last_touch", '
+        '"attribution_window": 7}\'.',
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="First local day to export (YYYY-MM-DD); default: yesterday there."
+    ),
+) -> None:
+    """Subscribe a space: the schedule queues one export per local day once it has ended."""
+    import datetime as dt
+    import json
+
+    from exports_pipeline.engine.request import InvalidExportRequest, today_in
+    from exports_pipeline.store.spaces import get_space
+    from exports_pipeline.store.subscriptions import add_subscription
+
+    try:
+        params = json.loads(request)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"--request is not JSON: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    if not isinstance(params, dict) or "date" in params:
+        typer.echo("--request must be a JSON object without a date", err=True)
+        raise typer.Exit(code=2)
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.begin() as conn:
+        found = get_space(conn, space)
+        if found is None:
+            typer.echo(f"unknown space {space!r}", err=True)
+            raise typer.Exit(code=1)
+        start_date = (
+            dt.date.fromisoformat(start)
+            if start
+            else today_in(found.timezone) - dt.timedelta(days=1)
+        )
+        try:
+            subscription_id = add_subscription(
+                conn, space_id=space, params=params, start_date=start_date
+            )
+        except InvalidExportRequest as exc:
+            typer.echo(f"invalid request: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+    typer.echo(
+        f"subscription {subscription_id}: space {space} ({found.timezone}), "
+        f"daily from {start_date.isoformat()}"
+    )
+
+
+@subscriptions_app.command("list")
+def subscriptions_list(
+    space: str | None = typer.Option(None, "--space", help="Only this space."),
+    show_all: bool = typer.Option(False, "--all", help="Include removed subscriptions."),
+) -> None:
+    """List subscriptions: id, space, start date, state, request."""
+    import json
+
+    from exports_pipeline.store.subscriptions import list_subscriptions
+
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.connect() as conn:
+        subscriptions = list_subscriptions(conn, space_id=space, include_inactive=show_all)
+    for s in subscriptions:
+        state = "active" if s.active else "removed"
+        typer.echo(
+            f"{s.id}\t{s.space_id}\t{s.start_date.isoformat()}\t{state}\t"
+            f"{json.dumps(s.params, sort_keys=True)}"
+        )
+
+
+@subscriptions_app.command("remove")
+def subscriptions_remove(
+    subscription_id: int = typer.Argument(..., help="Id of the subscription (see `list`)."),
+) -> None:
+    """Stop a subscription; exports already made stay."""
+    from exports_pipeline.store.subscriptions import remove_subscription
+
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.begin() as conn:
+        removed = remove_subscription(conn, subscription_id)
+    if not removed:
+        typer.echo(f"no active subscription {subscription_id}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"subscription {subscription_id} removed")
