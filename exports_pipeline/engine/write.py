@@ -46,7 +46,7 @@ def _json_value(name: str, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_integer() or isinstance(dtype, pl.Decimal):
         text = column.cast(pl.String)
     elif dtype == pl.Boolean:
-        text = pl.when(column).then(pl.lit("true")).otherwise(pl.lit("false"))
+        text = pl.when(column).then(pl.lit("true")).when(~column).then(pl.lit("false"))
     elif isinstance(dtype, pl.Datetime):
         whole = column.dt.truncate("1s") == column
         text = (
@@ -87,10 +87,10 @@ def _compress(text: bytes) -> bytes:
     return gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0)
 
 
-def write_export(rows: pl.DataFrame, path: Path) -> WriteResult:
+def write_export(rows: pl.DataFrame, path: Path, *, block_rows: int = BLOCK_ROWS) -> WriteResult:
     """Write `rows` as gzip NDJSON to `path` (in place: the caller publishes atomically).
 
-    An empty frame gives a valid gzip file of no lines.
+    One gzip member per `block_rows` rows; an empty frame gives a valid gzip of no lines.
     """
     digest = hashlib.sha256()
     size = 0
@@ -105,7 +105,7 @@ def write_export(rows: pl.DataFrame, path: Path) -> WriteResult:
         pending: deque[Future[bytes]] = deque()
         if rows.height == 0:
             emit(_compress(b""))
-        for block in rows.iter_slices(BLOCK_ROWS):
+        for block in rows.iter_slices(block_rows):
             pending.append(pool.submit(_compress, _block_text(block)))
             while len(pending) > _WORKERS:
                 emit(pending.popleft().result())
