@@ -39,15 +39,20 @@ class Settled:
 
 
 def fail_runs_with_dead_workers(instance: DagsterInstance) -> list[str]:
-    """Report STARTED export runs whose worker process is gone as failed; their run ids.
+    """Report started export runs whose worker process is gone as failed; their run ids.
 
     Only for launchers that cannot check worker health themselves (the default one).
     """
     if instance.run_launcher.supports_check_run_worker_health:
         return []
     failed = []
+    # STARTING too: a worker killed before the run's first event leaves it STARTING, and
+    # run monitoring's start timeout is minutes.
     runs = instance.get_runs(
-        filters=RunsFilter(job_name=EXPORT_JOB_NAME, statuses=[DagsterRunStatus.STARTED])
+        filters=RunsFilter(
+            job_name=EXPORT_JOB_NAME,
+            statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED],
+        )
     )
     for run in runs:
         if not worker_is_dead(instance, run):
@@ -55,8 +60,8 @@ def fail_runs_with_dead_workers(instance: DagsterInstance) -> list[str]:
         instance.add_run_tags(run.run_id, {FAILURE_REASON_TAG: WORKER_DIED_REASON})
         instance.report_run_failed(
             run,
-            message="The run worker process is gone (killed or crashed) while the run was "
-            "STARTED; marked failed by export_status_sensor.",
+            message=f"The run worker process is gone (killed or crashed) while the run was "
+            f"{run.status.value}; marked failed by export_status_sensor.",
         )
         failed.append(run.run_id)
     return failed

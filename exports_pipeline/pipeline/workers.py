@@ -73,18 +73,22 @@ def _pid_from_engine_events(instance: DagsterInstance, run_id: str) -> int | Non
     return None
 
 
+def worker_pid(instance: DagsterInstance, run: DagsterRun) -> int | None:
+    """The pid of the run's worker: tagged by the first op, else from the run's start event."""
+    if WORKER_PID_TAG in run.tags:
+        return int(run.tags[WORKER_PID_TAG])
+    return _pid_from_engine_events(instance, run.run_id)
+
+
 def worker_is_dead(instance: DagsterInstance, run: DagsterRun) -> bool:
     """True only when the run's worker is known to run on this host and is gone.
 
     Unknown (another host, no pid recorded yet) counts as alive: never fail a run on a guess.
     """
-    tags = run.tags
-    host = tags.get(WORKER_HOST_TAG)
+    host = run.tags.get(WORKER_HOST_TAG)
     if host is not None and host != socket.gethostname():
         return False
-    if WORKER_PID_TAG in tags:
-        return not process_is_running(int(tags[WORKER_PID_TAG]), tags.get(WORKER_START_TAG))
-    pid = _pid_from_engine_events(instance, run.run_id)
+    pid = worker_pid(instance, run)
     if pid is None:
         return False
-    return not process_is_running(pid)
+    return not process_is_running(pid, run.tags.get(WORKER_START_TAG))
