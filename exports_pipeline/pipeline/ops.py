@@ -8,6 +8,7 @@ cannot report itself: a killed worker, a cancelled run).
 """
 
 import datetime as dt
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ from exports_pipeline.store.exports import (
 from exports_pipeline.store.spaces import get_space
 
 BACKFILL_TAG = "dagster/backfill"
+SPACE_TAG = "space_id"
+REQUEST_TAG = "export_request"
 PREVIEW_ROWS = 5
 
 
@@ -122,6 +125,33 @@ def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
+def _launch_request(
+    context: OpExecutionContext, config: ExportRequestConfig, date: dt.date
+) -> tuple[str, dict[str, Any]]:
+    """Space and API-shaped body of a UI/CLI launch: from config, else from the run's tags.
+
+    Backfills cannot set op config per run, so a backfill names its space with the
+    `space_id` tag and, optionally, its request with the `export_request` tag (JSON).
+    """
+    tags = context.run.tags
+    space_id = config.space_id or tags.get(SPACE_TAG)
+    if not space_id:
+        raise Failure(
+            description="space_id is required when export_id is not given "
+            f"(in the config, or as the run tag {SPACE_TAG!r})"
+        )
+    body = config.request_body(date)
+    if body.keys() == {"date"} and REQUEST_TAG in tags:
+        try:
+            tagged = json.loads(tags[REQUEST_TAG])
+        except json.JSONDecodeError as exc:
+            raise Failure(description=f"run tag {REQUEST_TAG!r} is not JSON: {exc}") from exc
+        if not isinstance(tagged, dict) or "date" in tagged:
+            raise Failure(description=f"run tag {REQUEST_TAG!r} must be an object without date")
+        body = {**tagged, "date": date.isoformat()}
+    return space_id, body
+
+
 @op(description="Check the request and the date, create or claim the export record.")
 def validate_request(
     context: OpExecutionContext, config: ExportRequestConfig, store: StoreResource
@@ -143,11 +173,8 @@ def validate_request(
             export_id, space_id, trigger = record.id, record.space_id, record.trigger
             body: dict[str, Any] = {**record.params, "date": record.date.isoformat()}
         else:
-            if not config.space_id:
-                raise Failure(description="space_id is required when export_id is not given")
-            export_id, space_id = None, config.space_id
-            trigger = "backfill" if BACKFILL_TAG in context.run.tags else "ui"
-            body = config.request_body(date)
+            export_id, trigger = None, "backfill" if BACKFILL_TAG in context.run.tags else "ui"
+            space_id, body = _launch_request(context, config, date)
 
     if export_id is not None and record.date != date:
         raise _fail(
@@ -194,7 +221,7 @@ def validate_request(
             raise Failure(description=f"export {export_id} is {status}; not starting it")
     context.instance.add_run_tags(
         context.run_id,
-        {"export_id": str(export_id), "space_id": space.id, "trigger": trigger},
+        {"export_id": str(export_id), SPACE_TAG: space.id, "trigger": trigger},
     )
     context.log.info(
         f"export {export_id}: space {space.id} ({space.timezone}), date {date.isoformat()}, "

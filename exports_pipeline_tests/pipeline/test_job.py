@@ -233,3 +233,38 @@ def test_a_settled_export_is_not_run_again(store, resources, instance):
     assert not again.success
     with store.engine.connect() as conn:
         assert get_export(conn, export_id) == first
+
+
+def test_a_backfill_names_its_space_and_request_with_tags(store, resources, instance):
+    tags = {
+        "dagster/backfill": "abcdefgh",
+        "space_id": SPACE,
+        "export_request": json.dumps(ATTRIBUTED),
+    }
+    result = event_export_job.execute_in_process(
+        partition_key=EXPORT_DATE.isoformat(),
+        resources=resources,
+        instance=instance,
+        tags=tags,
+    )
+    assert result.success
+    export_id = result.output_for_node("validate_request").export_id
+    with store.engine.connect() as conn:
+        record = get_export(conn, export_id)
+    assert (record.status, record.trigger, record.params["sources"]) == (
+        "completed",
+        "backfill",
+        ATTRIBUTED["sources"],
+    )
+
+
+def test_a_launch_without_a_space_fails_before_making_an_export(store, resources, instance):
+    result = event_export_job.execute_in_process(
+        partition_key=EXPORT_DATE.isoformat(),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    with store.engine.connect() as conn:
+        assert exports_with_status(conn, "processing") == []
