@@ -46,7 +46,7 @@ def keys_create(
             raise typer.Exit(code=1)
         plain = create_key(conn, space_id=space, can_export=export_permission)
     permission = "export" if export_permission else "no export permission"
-    typer.echo(f"created key {plain[:PREFIX_LENGTH]}… for space {space} ({permission});")
+    typer.echo(f"created key {plain[:PREFIX_LENGTH]}... for space {space} ({permission});")
     typer.echo("store it now, it is not shown again:")
     typer.echo(plain)
 
@@ -64,7 +64,7 @@ def keys_revoke(
     if key is None:
         typer.echo("no such key", err=True)
         raise typer.Exit(code=1)
-    typer.echo(f"revoked key {key.id} ({key.key_prefix}…) of space {key.space_id}")
+    typer.echo(f"revoked key {key.id} ({key.key_prefix}...) of space {key.space_id}")
 
 
 @keys_app.command("list")
@@ -78,7 +78,7 @@ def keys_list(space: str | None = typer.Option(None, "--space", help="Only this 
     for key in keys:
         permission = "export" if key.can_export else "no-export"
         state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-        typer.echo(f"{key.id}\t{key.key_prefix}…\t{key.space_id}\t{permission}\t{state}")
+        typer.echo(f"{key.id}\t{key.key_prefix}...\t{key.space_id}\t{permission}\t{state}")
 
 
 @app.command("api")

@@ -71,7 +71,7 @@ def served_api(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[
             process.wait()
 
 
-def wait_for_fresh_minute(margin_seconds: float = 15.0) -> None:
+def wait_for_fresh_minute(margin_seconds: float = 8.0) -> None:
     """Sleep into the next minute when fewer than `margin_seconds` are left in this one,
     so a burst of requests stays inside one rate limit window."""
     left = 60 - time.time() % 60

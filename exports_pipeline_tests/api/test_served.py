@@ -74,8 +74,8 @@ def test_keys_cli_and_served_api(env: dict[str, str], tmp_path: Path) -> None:
 
         key_id = next(
             line.split("\t")[0]
-            for line in run_cli(env, "keys", "list", "--space", "acme").stdout.splitlines()
-            if "\tno-export\t" not in line
+            for line in listing.stdout.splitlines()
+            if line.split("\t")[1] == f"{key[:12]}..."
         )
         revoked = run_cli(env, "keys", "revoke", key_id)
         assert revoked.returncode == 0, revoked.stderr
