@@ -1,0 +1,298 @@
+"""Benchmark of the export engine on demo data: stage times, total, peak RSS, references.
+
+    python benchmarks/bench_export.py --events 1000000
+
+Seeds a SQLite store under `benchmarks/.data/` once with the demo seeder (one space, one
+UTC day of `--events` events, fixed seed and date), then runs every scenario in a fresh
+process (so peak RSS is the scenario's own): the engine stage by stage, and the DuckDB
+reference on the same extracted Arrow tables. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent / ".data"
+DATE = dt.date(2024, 6, 15)
+SPACE = "demo-1"
+# The demo writes events over UTC days; exporting the UTC day exports all of them.
+TIMEZONE = "UTC"
+SOURCES = ["google_ads", "facebook_ads", "email", "google_organic"]
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "no sources, 10 fields": {
+        "fields": [
+            "profile_id",
+            "company_id",
+            "space_id",
+            "event_name",
+            "configured_name",
+            "amount",
+            "is_upsell",
+            "order_id",
+            "order_name",
+            "event_url",
+        ],
+    },
+    "linear, 4 sources, 30 d, 12 fields": {
+        "sources": SOURCES,
+        "attribution_model": "linear",
+        "attribution_window": 30,
+        "fields": [
+            "profile_id",
+            "company_id",
+            "event_name",
+            "configured_name",
+            "amount",
+            "is_upsell",
+            "ad_id",
+            "ad_name",
+            "campaign_id",
+            "campaign_name",
+            "order_id",
+            "event_url",
+        ],
+    },
+    "u_shaped, company, lifetime": {
+        "query_mode": "company",
+        "sources": SOURCES,
+        "attribution_model": "u_shaped",
+        "attribution_window": 0,
+        "fields": ["company_id", "event_name", "amount", "source"],
+    },
+}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _store_url(events: int) -> str:
+    return f"sqlite:///{DATA / f'store-{events}.db'}"
+
+
+def seed(events: int) -> None:
+    from exports_pipeline.store.db import make_engine
+    from exports_pipeline.store.demo import seed_demo
+    from exports_pipeline.store.migrate import upgrade
+
+    marker = DATA / f"store-{events}.seeded"
+    if marker.exists():
+        return
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / f"store-{events}.db").unlink(missing_ok=True)
+    engine = make_engine(_store_url(events))
+    upgrade(engine)
+    summary = seed_demo(engine, events=events, days=1, spaces=1, seed=0, end_date=DATE)
+    engine.dispose()
+    marker.write_text(json.dumps(summary.rows))
+    print(f"seeded {summary.rows} in {summary.seconds:.1f} s", file=sys.stderr)
+
+
+def run_engine(events: int, scenario: str) -> dict[str, Any]:
+    from exports_pipeline.engine.attribution import split_attribution
+    from exports_pipeline.engine.extract import extract_events
+    from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
+    from exports_pipeline.engine.request import parse_export_request
+    from exports_pipeline.engine.write import write_export
+    from exports_pipeline.store.db import make_engine
+
+    engine = make_engine(_store_url(events))
+    request = parse_export_request({"date": DATE.isoformat(), **SCENARIOS[scenario]})
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    extracted = extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request)
+    times["extract"] = time.perf_counter() - start
+    start = time.perf_counter()
+    touchpoints = resolve_ad_hierarchy(
+        engine, space_id=SPACE, touchpoints=extracted.touchpoints, request=request
+    )
+    times["hierarchy"] = time.perf_counter() - start
+    start = time.perf_counter()
+    rows = split_attribution(extracted.events, touchpoints, request)
+    times["attribution"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result = write_export(rows, DATA / "engine.ndjson.gz")
+    times["write"] = time.perf_counter() - start
+    times["total"] = sum(times.values())
+    peak = _peak_rss_mb()
+    # The floor: the final rows written alone, with nothing else to do.
+    start = time.perf_counter()
+    write_export(rows, DATA / "floor.ndjson.gz")
+    times["floor"] = time.perf_counter() - start
+    return {
+        "times": times,
+        "peak_rss_mb": peak,
+        "events": extracted.events.height,
+        "touchpoints": extracted.touchpoints.height,
+        "rows": result.row_count,
+        "bytes": result.file_size_bytes,
+    }
+
+
+def _duckdb_sql(request: Any) -> str:
+    """The export as one DuckDB query over `events`, `touchpoints` and the hierarchy."""
+    from exports_pipeline.engine.attribution import output_columns
+
+    columns = output_columns(request)
+    key = "company_id" if request.query_mode == "company" else "profile_id"
+
+    def out(name: str) -> str:
+        if name == "event_time_utc":
+            return "strftime(e.event_time_utc, '%Y-%m-%dT%H:%M:%S.%fZ') AS event_time_utc"
+        if name == "amount":
+            return "(c.cents::DECIMAL(18,0) / 100)::DECIMAL(18,2) AS amount"
+        if name in ("touchpoint_id", "source", "ad_id"):
+            return f"c.{name}"
+        if name in ("ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name"):
+            return f"h.{name}"
+        return f"e.{name}"
+
+    if not request.attributed:
+        select = ", ".join(out(n).replace("c.cents", "e.amount_cents") for n in columns)
+        return f"SELECT {select} FROM events e ORDER BY e.event_time_utc, e.id"
+    window = request.attribution_window
+    in_window = (
+        f"AND t.touch_time_utc >= e.event_time_utc - INTERVAL {window} DAY" if window else ""
+    )
+    if request.attribution_model == "linear":
+        cents = "a // n + CASE WHEN jpos < a % n THEN 1 ELSE 0 END"
+        split = f"SELECT *, {cents} AS share FROM j"
+    else:  # u_shaped: floors, then leftover cents by largest remainder, ties to earlier
+        split = """
+        SELECT *, floor_ + CASE WHEN rank_ < a - sum(floor_) OVER (PARTITION BY event_id)
+                                THEN 1 ELSE 0 END AS share
+        FROM (
+          SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY rem DESC, jpos) - 1
+                      AS rank_
+          FROM (
+            SELECT *,
+              CASE WHEN n = 1 THEN a WHEN n = 2 THEN a // 2
+                   WHEN jpos = 0 OR jpos = n - 1 THEN (2 * a) // 5
+                   ELSE a // (5 * (n - 2)) END AS floor_,
+              CASE WHEN n = 1 THEN 0 WHEN n = 2 THEN (a % 2) * 1
+                   WHEN jpos = 0 OR jpos = n - 1 THEN ((2 * a) % 5) * (n - 2)
+                   ELSE a % (5 * (n - 2)) END AS rem
+            FROM j))"""
+    sources = ", ".join(f"'{s}'" for s in request.sources)
+    hierarchy = ""
+    if any(n in columns for n in ("ad_name", "campaign_id", "campaign_name")):
+        hierarchy = """LEFT JOIN (
+            SELECT ads.ad_id, ads.ad_name, ads.adset_id, adsets.campaign_id, campaigns.campaign_name
+            FROM ads LEFT JOIN adsets USING (adset_id)
+            LEFT JOIN campaigns USING (campaign_id)) h ON h.ad_id = c.ad_id"""
+    select = ", ".join(out(n) for n in columns)
+    return f"""
+    WITH j AS (
+      SELECT e.id AS event_id, abs(e.amount_cents) AS a, e.amount_cents,
+             t.id AS touchpoint_id, t.source, t.ad_id,
+             row_number() OVER (PARTITION BY e.id ORDER BY t.touch_time_utc, t.id) - 1 AS jpos,
+             count(*) OVER (PARTITION BY e.id) AS n
+      FROM events e JOIN touchpoints t
+        ON t.{key} = e.{key} AND t.touch_time_utc <= e.event_time_utc {in_window}
+    ),
+    c AS (
+      SELECT event_id, jpos, touchpoint_id, source, ad_id,
+             CASE WHEN amount_cents < 0 THEN -share ELSE share END AS cents
+      FROM ({split}) WHERE source IN ({sources})
+    )
+    SELECT {select}
+    FROM c JOIN events e ON e.id = c.event_id {hierarchy}
+    ORDER BY e.event_time_utc, e.id, c.jpos"""
+
+
+def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
+    import duckdb
+    import polars as pl
+    import sqlalchemy as sa
+
+    from exports_pipeline.engine.extract import extract_events
+    from exports_pipeline.engine.frames import store_reader
+    from exports_pipeline.engine.request import parse_export_request
+    from exports_pipeline.store import schema
+    from exports_pipeline.store.db import make_engine
+
+    engine = make_engine(_store_url(events))
+    request = parse_export_request({"date": DATE.isoformat(), **SCENARIOS[scenario]})
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    extracted = extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request)
+    with store_reader(engine) as reader:
+        levels = {
+            table.name: reader.read(
+                sa.select(*table.c).where(table.c.space_id == SPACE),
+                {c.name: pl.String() for c in table.c},
+            )
+            for table in (schema.ads, schema.adsets, schema.campaigns)
+        }
+    times["extract"] = time.perf_counter() - start
+    start = time.perf_counter()
+    conn = duckdb.connect()
+    conn.execute("SET threads = 2")
+    conn.register("events", extracted.events.to_arrow())
+    conn.register("touchpoints", extracted.touchpoints.to_arrow())
+    for name, frame in levels.items():
+        conn.register(name, frame.to_arrow())
+    target = DATA / "duckdb.ndjson.gz"
+    conn.execute(f"COPY ({_duckdb_sql(request)}) TO '{target}' (FORMAT JSON, COMPRESSION GZIP)")
+    times["duckdb"] = time.perf_counter() - start
+    return {"times": times, "peak_rss_mb": _peak_rss_mb(), "bytes": target.stat().st_size}
+
+
+def _child(events: int, scenario: str, kind: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--events", str(events), "--child", kind, scenario]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "SCENARIO"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-duckdb", action="store_true", help="Skip the DuckDB reference.")
+    args = parser.parse_args()
+    if args.child:
+        kind, scenario = args.child
+        result = (run_engine if kind == "engine" else run_duckdb)(args.events, scenario)
+        print(json.dumps(result))
+        return
+    seed(args.events)
+    print(
+        f"\n{args.events:,} events, SQLite store, {time.strftime('%Y-%m-%d')}\n\n"
+        "| scenario | events | touchpoints | rows | MB gz | extract | hierarchy | attribution "
+        "| write (floor) | total | total / floor | peak RSS | DuckDB (+extract) | DuckDB RSS |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    results = {}
+    for scenario in SCENARIOS:
+        engine = _child(args.events, scenario, "engine")
+        duck = None if args.no_duckdb else _child(args.events, scenario, "duckdb")
+        results[scenario] = {"engine": engine, "duckdb": duck}
+        t = engine["times"]
+        duck_cell = (
+            "–"
+            if duck is None
+            else f"{duck['times']['duckdb']:.2f} s (+{duck['times']['extract']:.2f} s)"
+        )
+        duck_rss = "–" if duck is None else f"{duck['peak_rss_mb']:.0f} MB"
+        print(
+            f"| {scenario} | {engine['events']:,} | {engine['touchpoints']:,} | "
+            f"{engine['rows']:,} | {engine['bytes'] / 1e6:.1f} | {t['extract']:.2f} s | "
+            f"{t['hierarchy']:.2f} s | {t['attribution']:.2f} s | {t['write']:.2f} s "
+            f"({t['floor']:.2f} s) | {t['total']:.2f} s | {t['total'] / t['floor']:.2f}× | "
+            f"{engine['peak_rss_mb']:.0f} MB | {duck_cell} | {duck_rss} |",
+            flush=True,
+        )
+    (DATA / f"results-{args.events}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
