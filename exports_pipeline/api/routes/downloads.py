@@ -42,6 +42,7 @@ def _digits(value: str | None) -> bool:
         },
         403: {"model": ErrorBody, "description": "Link invalid, altered or expired."},
         404: {"model": ErrorBody, "description": "The file is no longer stored."},
+        422: {"model": ErrorBody, "description": "Never sent: bad parameters are a 403."},
     },
 )
 def download_export(
