@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine
 
 from exports_pipeline.pipeline.failures import CANCELED, INTERNAL_ERROR, RUN_LOST, WORKER_DIED
@@ -76,14 +76,17 @@ def _run_of(instance: DagsterInstance, record: ExportRecord) -> DagsterRun | Non
     return runs[0] if runs else None
 
 
-def _failure_message(run: DagsterRun) -> str | None:
+def _failure_message(instance: DagsterInstance, run: DagsterRun) -> str | None:
     """What to tell the customer about an export whose run ended this way; None: not ended."""
     if run.status == DagsterRunStatus.CANCELED:
         return CANCELED
     if run.status == DagsterRunStatus.FAILURE:
         if run.tags.get(FAILURE_REASON_TAG) == WORKER_DIED_REASON:
             return WORKER_DIED
-        return INTERNAL_ERROR
+        # An op that fails settles its export itself; a failed run without a failed step
+        # is a run whose process went away (killed, OOM) or never came up.
+        step_failed = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
+        return INTERNAL_ERROR if step_failed else WORKER_DIED
     if run.status == DagsterRunStatus.SUCCESS:
         # The last op marks the export completed before the run succeeds; a success that
         # left the export unsettled means the file was never recorded.
@@ -114,7 +117,7 @@ def settle_exports(
             lost = record.status == PROCESSING and (record.started_at or now) <= now - QUEUED_GRACE
             message = RUN_LOST if lost else None
         else:
-            message = _failure_message(run)
+            message = _failure_message(instance, run)
         if message is None:
             continue
         with engine.begin() as conn:

@@ -106,7 +106,8 @@ def test_zombies_and_reused_pids_are_not_alive():
     ("status", "message"),
     [
         (DagsterRunStatus.CANCELED, CANCELED),
-        (DagsterRunStatus.FAILURE, INTERNAL_ERROR),
+        # Failed without a failed step: the run's process went away.
+        (DagsterRunStatus.FAILURE, WORKER_DIED),
         (DagsterRunStatus.SUCCESS, INTERNAL_ERROR),
     ],
 )
@@ -121,7 +122,7 @@ def test_a_queued_export_whose_run_failed_before_starting_is_failed(store, test_
     export_id = _export(store, created=utcnow() - LONG_AGO)
     _run(instance, DagsterRunStatus.FAILURE, {"export_id": str(export_id)})
     _tick(test_defs, instance)
-    assert _status(store, export_id) == ("failed", INTERNAL_ERROR)
+    assert _status(store, export_id) == ("failed", WORKER_DIED)
 
 
 def test_a_processing_export_whose_run_is_gone_is_failed(store, test_defs, instance):

@@ -1,0 +1,395 @@
+"""Real processes: API, dagster-daemon and dagster-webserver turn requests into verified files.
+
+Covers the sensor path over HTTP (files equal the engine's), a UI launch and a backfill
+through GraphQL as the webserver's UI sends them, and a run worker killed with SIGKILL
+mid-run (the export fails in the store and the run in Dagster; a later export succeeds).
+Figures (create → completed, kill → failed) are printed, not asserted.
+"""
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from exports_pipeline.engine.export import run_export
+from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.pipeline.failures import WORKER_DIED
+from exports_pipeline.pipeline.workers import worker_pid
+from exports_pipeline.store.db import make_engine
+from exports_pipeline.store.exports import get_export
+from exports_pipeline.store.schema import exports
+from exports_pipeline.store.spaces import get_space
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+WAIT_SECONDS = 180
+ATTRIBUTED = {
+    "sources": ["facebook_ads", "google_ads", "email"],
+    "attribution_model": "u_shaped",
+    "attribution_window": 30,
+    "fields": ["event_name", "amount", "source", "campaign_name", "ad_name"],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Deployment:
+    home: Path
+    dagster_home: Path
+    api_url: str
+    ui_url: str
+    key: str
+    engine: sa.Engine
+    instance: DagsterInstance
+    export_date: dt.date
+
+    def create(self, body: dict) -> int:
+        response = httpx.post(
+            f"{self.api_url}/public-api/v1/events/exports",
+            json=body,
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+        assert response.status_code == 202, response.text
+        return response.json()["export_id"]
+
+    def status(self, export_id: int) -> dict:
+        response = httpx.get(
+            f"{self.api_url}/public-api/v1/events/exports/{export_id}",
+            headers={"Authorization": f"Bearer {self.key}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_settled(self, export_id: int) -> dict:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            body = self.status(export_id)
+            if body["status"] in ("completed", "failed"):
+                return body
+            time.sleep(0.25)
+        raise AssertionError(f"export {export_id} not settled: {body}")
+
+    def record(self, export_id: int):  # type: ignore[no-untyped-def]
+        with self.engine.connect() as conn:
+            return get_export(conn, export_id)
+
+    def expected_file(self, space_id: str, body: dict, tmp: Path) -> bytes:
+        with self.engine.connect() as conn:
+            timezone = get_space(conn, space_id).timezone
+        path = tmp / f"expected-{space_id}-{hashlib.md5(repr(body).encode()).hexdigest()}.gz"
+        run_export(
+            self.engine,
+            space_id=space_id,
+            timezone=timezone,
+            request=parse_export_request(body),
+            path=path,
+        )
+        return path.read_bytes()
+
+    def graphql(self, query: str, variables: dict) -> dict:
+        response = httpx.post(
+            f"{self.ui_url}/graphql", json={"query": query, "variables": variables}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+
+def _cli(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "exports-pipeline"), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url} process exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory) -> Iterator[Deployment]:
+    home = tmp_path_factory.mktemp("exports-home")
+    dagster_home = home / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    api_port, ui_port = _free_port(), _free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("EXPORTS_") and k != "DAGSTER_HOME"
+    }
+    env |= {
+        "EXPORTS_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "EXPORTS_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+        "EXPORTS_SIGNING_SECRET": "integration-secret",
+        "EXPORTS_RATE_LIMIT_CREATE_PER_MINUTE": "1000",
+        "EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE": "100000",
+    }
+    _cli(env, "db", "upgrade")
+    _cli(env, "seed-demo", "--events", "3000", "--days", "3", "--spaces", "2", "--no-progress")
+    key = _cli(env, "keys", "create", "--space", "demo-1").strip().splitlines()[-1]
+    commands = {
+        "api": [str(BIN / "exports-pipeline"), "api", "--port", str(api_port)],
+        "daemon": [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        "webserver": [
+            str(BIN / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(ui_port),
+        ],
+    }
+    processes: dict[str, subprocess.Popen] = {}
+    logs = {name: home / f"{name}.log" for name in commands}
+    try:
+        for name, command in commands.items():
+            with logs[name].open("w") as log:
+                processes[name] = subprocess.Popen(
+                    command,
+                    env=env,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        _wait_http(f"http://127.0.0.1:{api_port}/docs", processes["api"], logs["api"])
+        _wait_http(
+            f"http://127.0.0.1:{ui_port}/server_info", processes["webserver"], logs["webserver"]
+        )
+        engine = make_engine(f"sqlite:///{home / 'store.db'}", pooled=False)
+        with DagsterInstance.from_config(str(dagster_home)) as instance:
+            yield Deployment(
+                home=home,
+                dagster_home=dagster_home,
+                api_url=f"http://127.0.0.1:{api_port}",
+                ui_url=f"http://127.0.0.1:{ui_port}",
+                key=key,
+                engine=engine,
+                instance=instance,
+                # The middle one of the three seeded UTC days: whole local days for both spaces.
+                export_date=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2),
+            )
+        engine.dispose()
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_api_exports_complete_with_the_engines_files(deployment: Deployment, tmp_path):
+    bodies = [
+        {"date": deployment.export_date.isoformat()},
+        {"date": deployment.export_date.isoformat(), **ATTRIBUTED},
+    ]
+    started = time.monotonic()
+    ids = [deployment.create(body) for body in bodies]
+    settled = [deployment.wait_settled(export_id) for export_id in ids]
+    print(f"\n{len(ids)} API exports: create → completed in {time.monotonic() - started:.1f}s")
+    for export_id, body, status in zip(ids, bodies, settled, strict=True):
+        assert status["status"] == "completed", status
+        downloaded = httpx.get(status["download_url"])
+        assert downloaded.status_code == 200
+        assert hashlib.sha256(downloaded.content).hexdigest() == status["sha256"]
+        assert len(downloaded.content) == status["file_size_bytes"]
+        assert downloaded.content == deployment.expected_file("demo-1", body, tmp_path)
+        run = deployment.instance.get_run_by_id(deployment.record(export_id).run_id)
+        assert run.status == DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/partition"] == deployment.export_date.isoformat()
+        assert run.tags["dagster/run_key"] == str(export_id)
+
+
+LAUNCH_RUN = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+LOCATION = {"repositoryLocationName": "exports_pipeline", "repositoryName": "__repository__"}
+
+
+def _exports_of_run(deployment: Deployment, run_id: str) -> list[int]:
+    with deployment.engine.connect() as conn:
+        return list(
+            conn.execute(sa.select(exports.c.id).where(exports.c.run_id == run_id)).scalars()
+        )
+
+
+def _wait_for(predicate, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_ui_launch_through_graphql_makes_its_export(deployment: Deployment, tmp_path):
+    date = deployment.export_date.isoformat()
+    data = deployment.graphql(
+        LAUNCH_RUN,
+        {
+            "executionParams": {
+                "selector": {**LOCATION, "jobName": "event_export_job"},
+                "runConfigData": {
+                    "ops": {"validate_request": {"config": {"space_id": "demo-2", **ATTRIBUTED}}}
+                },
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": date}]},
+            }
+        },
+    )
+    launched = data["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    (export_id,) = _wait_for(lambda: _exports_of_run(deployment, run_id), "the UI run's export")
+    _wait_for(lambda: deployment.record(export_id).status == "completed", "completion")
+    record = deployment.record(export_id)
+    assert (record.trigger, record.space_id, record.date.isoformat()) == ("ui", "demo-2", date)
+    stored = (deployment.home / "files" / record.storage_key).read_bytes()
+    assert stored == deployment.expected_file("demo-2", {"date": date, **ATTRIBUTED}, tmp_path)
+
+
+def test_a_backfill_through_graphql_makes_one_export_per_date(deployment: Deployment):
+    dates = [
+        (deployment.export_date - dt.timedelta(days=1)).isoformat(),
+        deployment.export_date.isoformat(),
+    ]
+    data = deployment.graphql(
+        LAUNCH_BACKFILL,
+        {
+            "backfillParams": {
+                "selector": {
+                    "partitionSetName": "event_export_job_partition_set",
+                    "repositorySelector": LOCATION,
+                },
+                "partitionNames": dates,
+                "tags": [{"key": "space_id", "value": "demo-2"}],
+            }
+        },
+    )
+    launched = data["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    def backfill_exports():  # type: ignore[no-untyped-def]
+        with deployment.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(exports.c.date, exports.c.status).where(exports.c.trigger == "backfill")
+            ).all()
+        return rows if len(rows) == 2 and all(r.status == "completed" for r in rows) else None
+
+    rows = _wait_for(backfill_exports, "two completed backfill exports")
+    assert sorted(r.date.isoformat() for r in rows) == dates
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _kill_mid_run(deployment: Deployment, export_id: int, *, with_parent: bool) -> float:
+    """SIGKILL the export's run worker (and its parent) mid-run; seconds until it failed."""
+    instance = deployment.instance
+
+    def the_run():  # type: ignore[no-untyped-def]
+        runs = instance.get_runs(filters=RunsFilter(tags={"export_id": str(export_id)}), limit=1)
+        return runs[0] if runs else None
+
+    run = _wait_for(the_run, "the export's run")
+    pid = _wait_for(lambda: worker_pid(instance, instance.get_run_by_id(run.run_id)), "a pid")
+    # Freeze the worker at once, then let it on in small steps until the export is
+    # processing: it is then killed in the middle of the run, deterministically.
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while deployment.record(export_id).status != "processing":
+        assert time.monotonic() < deadline, "the run never started processing"
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.02)
+        os.kill(pid, signal.SIGSTOP)
+    if with_parent:
+        # The code server that launched the run would notice its child's death; without
+        # it nothing in Dagster does, and only export_status_sensor can.
+        os.kill(_parent_pid(pid), signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    status = deployment.wait_settled(export_id)
+    detected = time.monotonic() - killed
+    assert status["status"] == "failed"
+    assert status["message"] == WORKER_DIED
+    assert "download_url" not in status
+    _wait_for(
+        lambda: instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE,
+        "the run to be failed in Dagster",
+    )
+    return detected
+
+
+@pytest.mark.parametrize("with_parent", [False, True], ids=["worker", "worker-and-code-server"])
+def test_a_killed_worker_fails_its_export_and_the_next_one_completes(
+    deployment: Deployment, with_parent: bool
+):
+    export_id = deployment.create({"date": deployment.export_date.isoformat()})
+    detected = _kill_mid_run(deployment, export_id, with_parent=with_parent)
+    print(
+        f"\nkilled worker (code server killed too: {with_parent}) → export failed in "
+        f"{detected:.1f}s"
+    )
+    assert detected < 120
+    started = time.monotonic()
+    later = deployment.create({"date": deployment.export_date.isoformat()})
+    assert deployment.wait_settled(later)["status"] == "completed"
+    print(f"next export completed {time.monotonic() - started:.1f}s after its create")
