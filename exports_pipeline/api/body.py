@@ -22,8 +22,6 @@ from exports_pipeline.engine.request import (
 )
 
 MAX_BODY_BYTES = 64 * 1024
-NULL_MESSAGE = "must not be null (omit an optional field instead)"
-_OPTIONAL_FIELDS = frozenset(ExportRequest.model_fields) - {"date"}
 
 
 async def read_body(request: Request) -> bytes:
@@ -63,12 +61,6 @@ def parse_create_body(
     except (ValueError, RecursionError):
         raise InvalidExportRequest([FieldError("body", "is not valid JSON")]) from None
     errors: list[FieldError] = []
-    if isinstance(data, dict):
-        # The engine's model reads null as "absent"; the API contract says an optional
-        # field is either absent or valid, so a null is reported and then set aside.
-        nulls = [k for k, v in data.items() if v is None and k in _OPTIONAL_FIELDS]
-        errors.extend(FieldError(k, NULL_MESSAGE) for k in nulls)
-        data = {k: v for k, v in data.items() if k not in nulls}
     request: ExportRequest | None = None
     try:
         request = parse_export_request(data)

@@ -28,7 +28,8 @@ from exports_pipeline.engine.vocabulary import (
     is_paid,
 )
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+NULL_MESSAGE = "must not be null (omit an optional field instead)"
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,6 @@ def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
         msg = err["msg"].removeprefix("Value error, ")
         if len(loc) > 1:
             msg = f"item {loc[1]}: {msg}"
-        if err.get("input", "") is None:
-            msg = "must not be null (omit an optional field instead)"
         errors.append(FieldError(field, msg))
     return errors
 
@@ -152,7 +151,7 @@ def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
 def _check_date_shape(value: Any) -> FieldError | None:
     if value is None:
         return FieldError("date", "must not be null")
-    if not isinstance(value, str) or not _DATE_RE.match(value):
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
         return FieldError("date", "must be a string in YYYY-MM-DD format")
     try:
         dt.date.fromisoformat(value)
@@ -199,6 +198,11 @@ def parse_export_request(data: object) -> ExportRequest:
     if not isinstance(data, Mapping):
         raise InvalidExportRequest([FieldError("body", "must be a JSON object")])
     errors: list[FieldError] = []
+    # An optional field is absent or valid: a null is reported, then set aside so the
+    # other rules still run on what is left.
+    nulls = [key for key, value in data.items() if value is None and key != "date"]
+    errors.extend(FieldError(str(key), NULL_MESSAGE) for key in nulls)
+    data = {key: value for key, value in data.items() if key not in nulls}
     date_error = _check_date_shape(data["date"]) if "date" in data else None
     if date_error:
         errors.append(date_error)
