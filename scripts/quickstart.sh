@@ -78,6 +78,8 @@ step "Services (API :$API_PORT, Dagster daemon, Dagster UI :$UI_PORT)"
 stop_services
 mkdir -p "$RUN_DIR" "$DAGSTER_HOME"
 cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+# Create Dagster's storage once, before two processes race to create it at the same time.
+"$BIN/dagster" instance migrate >/dev/null
 start() {
   local name="$1"; shift
   setsid "$@" >"$RUN_DIR/$name.log" 2>&1 </dev/null &

@@ -158,6 +158,8 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         "EXPORTS_RATE_LIMIT_CREATE_PER_MINUTE": "1000",
         "EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE": "100000",
     }
+    # Dagster's storage is created once, before the daemon and the webserver race for it.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, check=True)
     _cli(env, "db", "upgrade")
     _cli(env, "seed-demo", "--events", "3000", "--days", "3", "--spaces", "2", "--no-progress")
     key = _cli(env, "keys", "create", "--space", "demo-1").strip().splitlines()[-1]
