@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from exports_pipeline.cli import app
-from exports_pipeline.engine.vocabulary import AI_SOURCES, ORGANIC_SOURCES, PAID_SOURCES
+from exports_pipeline.engine.vocabulary import (
+    AI_SOURCES,
+    EVENT_NAMES,
+    ORGANIC_SOURCES,
+    PAID_SOURCES,
+    SOURCES,
+)
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.demo import demo_tables, seed_demo
 from exports_pipeline.store.loader import LoadError
@@ -50,6 +56,13 @@ def test_seed_decides_the_rows(table: str) -> None:
     other = demo_tables(seed=2, **arguments)[table]
     assert first.equals(again)
     assert not first.equals(other)
+
+
+def test_demo_uses_only_sources_and_event_names_of_the_spec() -> None:
+    tables = demo_tables(events=2_000, days=2, spaces=10, seed=0, end_date=END)
+    assert set(tables["touchpoints"]["source"]) <= set(SOURCES)
+    assert set(tables["ad_accounts"]["source"]) <= set(PAID_SOURCES)
+    assert set(tables["events"]["event_name"]) <= EVENT_NAMES
 
 
 @pytest.mark.parametrize("events", [0, 1, 10])
