@@ -3,12 +3,14 @@
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 from dagster import DagsterRunStatus, build_sensor_context
 
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.sensors import export_request_sensor
 from exports_pipeline.store.exports import create_export, get_export, utcnow
+from exports_pipeline.store.schema import exports
 from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
@@ -107,3 +109,28 @@ def test_a_stale_queued_export_without_a_run_is_requested_again(store, test_defs
     # has no run: the daemon stopped before creating it.
     tick = _tick(test_defs, instance, cursor=str(launched))
     assert [r.run_key for r in tick.run_requests] == [str(orphan)]
+
+
+def test_stored_params_that_no_longer_parse_fail_the_export_not_the_tick(
+    store, test_defs, instance
+):
+    with store.engine.begin() as conn:
+        broken = conn.execute(
+            sa.insert(exports)
+            .values(
+                space_id=SPACE,
+                date=EXPORT_DATE,
+                params={"sources": ["not_a_source"]},
+                status="queued",
+                trigger="api",
+                created_at=utcnow(),
+            )
+            .returning(exports.c.id)
+        ).scalar_one()
+    good = _queue(store, EXPORT_DATE)
+    tick = _tick(test_defs, instance)
+    assert [r.run_key for r in tick.run_requests] == [str(good)]
+    with store.engine.connect() as conn:
+        record = get_export(conn, broken)
+    assert record.status == "failed"
+    assert record.message.startswith("The export request is invalid")
