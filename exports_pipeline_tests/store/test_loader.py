@@ -289,6 +289,22 @@ def test_a_bad_last_file_keeps_nothing_of_the_earlier_ones(
     )
 
 
+def test_indexes_rebuilt_after_a_large_load_are_all_there(
+    store_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "_REBUILD_INDEXES_FROM", 1)
+    names = {table.name: sorted(ix["name"] for ix in sa.inspect(store_engine).get_indexes(
+        table.name)) for table in EVENTS_STORE_TABLES}  # fmt: skip
+
+    load_directory(store_engine, write_tables(tmp_path / "in", VALID), progress=False)
+
+    inspector = sa.inspect(store_engine)
+    assert {t.name: sorted(ix["name"] for ix in inspector.get_indexes(t.name))
+            for t in EVENTS_STORE_TABLES} == names  # fmt: skip
+    assert "ix_touchpoints_space_id_profile_id_touch_time_utc" in names["touchpoints"]
+    assert counts(store_engine) == {name: len(rows) for name, rows in VALID.items()}
+
+
 def test_rows_the_database_refuses_roll_back_the_load(store_engine: sa.Engine) -> None:
     stored = validate_frame(ads, pl.DataFrame(VALID["ads"]), "ads")
     with store_engine.begin() as conn:
