@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import resource
 import subprocess
@@ -72,6 +73,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 
 def _peak_rss_mb() -> float:
+    # VmHWM, not ru_maxrss: the latter keeps the parent's peak (the seeding) across exec.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -244,7 +249,10 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
     target = DATA / "duckdb.ndjson.gz"
     conn.execute(f"COPY ({_duckdb_sql(request)}) TO '{target}' (FORMAT JSON, COMPRESSION GZIP)")
     times["duckdb"] = time.perf_counter() - start
-    return {"times": times, "peak_rss_mb": _peak_rss_mb(), "bytes": target.stat().st_size}
+    peak = _peak_rss_mb()
+    with gzip.open(target, "rb") as lines:
+        rows = sum(1 for _ in lines)
+    return {"times": times, "peak_rss_mb": peak, "bytes": target.stat().st_size, "rows": rows}
 
 
 def _child(events: int, scenario: str, kind: str) -> dict[str, Any]:
@@ -278,16 +286,18 @@ def main() -> None:
         results[scenario] = {"engine": engine, "duckdb": duck}
         t = engine["times"]
         duck_cell = (
-            "–"
+            "-"
             if duck is None
             else f"{duck['times']['duckdb']:.2f} s (+{duck['times']['extract']:.2f} s)"
         )
-        duck_rss = "–" if duck is None else f"{duck['peak_rss_mb']:.0f} MB"
+        duck_rss = "-" if duck is None else f"{duck['peak_rss_mb']:.0f} MB"
+        if duck is not None and duck["rows"] != engine["rows"]:
+            duck_cell += f" ({duck['rows']:,} rows!)"
         print(
             f"| {scenario} | {engine['events']:,} | {engine['touchpoints']:,} | "
             f"{engine['rows']:,} | {engine['bytes'] / 1e6:.1f} | {t['extract']:.2f} s | "
             f"{t['hierarchy']:.2f} s | {t['attribution']:.2f} s | {t['write']:.2f} s "
-            f"({t['floor']:.2f} s) | {t['total']:.2f} s | {t['total'] / t['floor']:.2f}× | "
+            f"({t['floor']:.2f} s) | {t['total']:.2f} s | {t['total'] / t['floor']:.2f}x | "
             f"{engine['peak_rss_mb']:.0f} MB | {duck_cell} | {duck_rss} |",
             flush=True,
         )

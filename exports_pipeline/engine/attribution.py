@@ -16,6 +16,11 @@ from exports_pipeline.engine.vocabulary import AD_HIERARCHY_FIELDS
 # The decimal type of `amount` in export rows: exact money with two decimals.
 AMOUNT = pl.Decimal(38, 2)
 
+# Output columns that do not come from the event's own columns.
+_NOT_FROM_EVENT = frozenset(
+    ("id", "event_time_utc", "amount", "touchpoint_id", "source", *AD_HIERARCHY_FIELDS)
+)
+
 _SINGLE_TOUCH_END = {
     "first_touch": "lo",
     "last_touch": "hi",
@@ -40,67 +45,75 @@ def output_columns(request: ExportRequest) -> list[str]:
 def _journey_ends(
     events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Touchpoints in journey order with their position `pos`, and per event with a
-    non-empty journey: `event_id`, `amount_cents`, and `lo`/`hi`, the positions of J[0]
-    and J[-1]."""
+    """The touchpoints journeys can draw from, in journey order (row `i` is position `i`),
+    and per event with a non-empty journey: `row` (its row in `events`), `rank` (its place
+    in SPEC order), `amount_cents`, and `lo`/`hi`, the positions of J[0] and J[-1]."""
     key = journey_key(request)
-    ordered = touchpoints.filter(pl.col(key).is_not_null())
+    usable = touchpoints.filter(pl.col(key).is_not_null())
     sources = journey_sources(request)
     if sources is not None:
-        ordered = ordered.filter(pl.col("source").is_in(sources))
-    ordered = (
-        ordered.sort(key, "touch_time_utc", "id")
-        .with_row_index("pos")
-        .with_columns(pl.col("pos").cast(pl.Int64))
+        usable = usable.filter(pl.col("source").is_in(sources))
+    # Journey keys as integer codes shared by both frames: sorting and joining on them is
+    # much cheaper than on the text ids.
+    codes = (
+        pl.concat([events.get_column(key), usable.get_column(key)])
+        .cast(pl.Categorical)
+        .to_physical()
     )
+    event_codes, touch_codes = codes.head(events.height), codes.tail(usable.height)
+    ordered = usable.with_columns(code=touch_codes).sort("code", "touch_time_utc", "id")
+    positions = ordered.select("code", "touch_time_utc", pos=pl.int_range(pl.len(), dtype=pl.Int64))
     # One row per distinct (key, time): asof joins then never have to break ties.
     stamps = (
-        ordered.group_by(key, "touch_time_utc")
+        positions.group_by("code", "touch_time_utc")
         .agg(first=pl.col("pos").min(), last=pl.col("pos").max())
         .rename({"touch_time_utc": "stamp"})
         .sort("stamp")
     )
     journeys = (
-        events.select(pl.col("id").alias("event_id"), "event_time_utc", key, "amount_cents")
-        .filter(pl.col(key).is_not_null())
-        .sort("event_time_utc")
+        events.select("event_time_utc", "id", "amount_cents", code=event_codes)
+        .with_row_index("row")
+        .filter(pl.col("code").is_not_null())
+        .sort("event_time_utc", "id")
+        .with_row_index("rank")
         .join_asof(
-            stamps.select(key, "stamp", hi="last"),
+            stamps.select("code", "stamp", hi="last"),
             left_on="event_time_utc",
             right_on="stamp",
-            by=key,
+            by="code",
             strategy="backward",
             check_sortedness=False,
         )
-        .drop("stamp")
     )
     window = request.attribution_window or 0
     if window == 0:
-        starts = ordered.group_by(key).agg(lo=pl.col("pos").min())
-        journeys = journeys.join(starts, on=key, how="left")
+        starts = positions.group_by("code").agg(lo=pl.col("pos").min())
+        journeys = journeys.join(starts, on="code", how="left")
     else:
         journeys = (
             journeys.with_columns(oldest=pl.col("event_time_utc") - pl.duration(days=window))
             .sort("oldest")
             .join_asof(
-                stamps.select(key, "stamp", lo="first"),
+                stamps.select("code", "stamp", lo="first"),
                 left_on="oldest",
                 right_on="stamp",
-                by=key,
+                by="code",
                 strategy="forward",
                 check_sortedness=False,
             )
-            .drop("oldest", "stamp")
         )
     journeys = journeys.filter(
         pl.col("lo").is_not_null() & pl.col("hi").is_not_null() & (pl.col("lo") <= pl.col("hi"))
-    ).select("event_id", "amount_cents", "lo", "hi")
-    return ordered, journeys
+    ).select(
+        pl.col("row").cast(pl.Int64), pl.col("rank").cast(pl.Int64), "amount_cents", "lo", "hi"
+    )
+    return ordered.drop("code"), journeys
 
 
 def _single_touch(journeys: pl.DataFrame, end: str) -> pl.DataFrame:
     return journeys.select(
-        "event_id",
+        "row",
+        "rank",
         pl.col(end).alias("pos"),
         (pl.col(end) - pl.col("lo")).alias("jpos"),
         pl.col("amount_cents").alias("credit_cents"),
@@ -110,20 +123,23 @@ def _single_touch(journeys: pl.DataFrame, end: str) -> pl.DataFrame:
 def _last_non_direct(ordered: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
     # The latest non-direct position at or before each position; it belongs to the same
     # journey only when it is not before the journey's first touch.
-    non_direct = ordered.select(
-        "pos",
-        last_non_direct=pl.when(pl.col("source") != "direct").then(pl.col("pos")).forward_fill(),
+    last_non_direct = (
+        ordered.select(
+            pl.when(pl.col("source") != "direct")
+            .then(pl.int_range(pl.len(), dtype=pl.Int64))
+            .forward_fill()
+        )
+        .to_series()
+        .gather(journeys.get_column("hi"))
     )
-    credited = journeys.join(non_direct, left_on="hi", right_on="pos", how="left").select(
-        "event_id",
-        "lo",
-        "amount_cents",
+    credited = journeys.with_columns(last_non_direct=last_non_direct).with_columns(
         pos=pl.when(pl.col("last_non_direct") >= pl.col("lo"))
         .then(pl.col("last_non_direct"))
-        .otherwise(pl.col("hi")),
+        .otherwise(pl.col("hi"))
     )
     return credited.select(
-        "event_id",
+        "row",
+        "rank",
         "pos",
         (pl.col("pos") - pl.col("lo")).alias("jpos"),
         pl.col("amount_cents").alias("credit_cents"),
@@ -175,7 +191,8 @@ def _split_cents(journeys: pl.DataFrame, model: str) -> pl.DataFrame:
         cents = a // n + (jpos < a % n).cast(pl.Int64)
     signed = pl.when(pl.col("amount_cents") < 0).then(-cents).otherwise(cents)
     return rows.select(
-        "event_id",
+        "row",
+        "rank",
         "pos",
         "jpos",
         credit_cents=pl.when(pl.col("amount_cents").is_null()).then(None).otherwise(signed),
@@ -185,9 +202,19 @@ def _split_cents(journeys: pl.DataFrame, model: str) -> pl.DataFrame:
 def journey_credits(
     events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
 ) -> pl.DataFrame:
-    """Per credited touchpoint of every event: `event_id`, `jpos` (position in J), the
-    touchpoint's columns (its `id` as `touchpoint_id`) and `credit_cents`, before the
-    filter on `sources`."""
+    """Every credited touchpoint of every event, before the filter on `sources`, in SPEC
+    order: `event_id`, `jpos` (position in J), `credit_cents`, and the touchpoint's
+    columns (its `id` as `touchpoint_id`, without `profile_id` and `company_id`)."""
+    ordered, credited = _credited(events, touchpoints, request)
+    return _assemble(events, ordered, credited, event_columns=["id"]).rename({"id": "event_id"})
+
+
+def _credited(
+    events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Touchpoints in journey order, and per credited touchpoint: `row` (of the event in
+    `events`), `rank` (of the event in SPEC order), `pos` (of the touchpoint in the
+    ordered touchpoints), `jpos` and `credit_cents`, sorted in SPEC order."""
     model = request.attribution_model
     assert model is not None, "an attributed request has a model"
     ordered, journeys = _journey_ends(events, touchpoints, request)
@@ -197,8 +224,26 @@ def journey_credits(
         credited = _last_non_direct(ordered, journeys)
     else:
         credited = _split_cents(journeys, model)
+    return ordered, credited.sort("rank", "jpos")
+
+
+def _assemble(
+    events: pl.DataFrame,
+    ordered: pl.DataFrame,
+    credited: pl.DataFrame,
+    *,
+    event_columns: list[str],
+) -> pl.DataFrame:
+    # Rows of both inputs are fetched by position: cheaper than joins on ids.
     touch_columns = ordered.drop("profile_id", "company_id").rename({"id": "touchpoint_id"})
-    return credited.join(touch_columns, on="pos", how="left").drop("pos")
+    return pl.concat(
+        [
+            events.select(event_columns)[credited.get_column("row")],
+            credited.select("jpos", "credit_cents"),
+            touch_columns[credited.get_column("pos")],
+        ],
+        how="horizontal",
+    )
 
 
 def _project(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -224,17 +269,12 @@ def split_attribution(
     columns = output_columns(request)
     if not request.attributed:
         return _project(events.sort("event_time_utc", "id"), columns)
-    credits = journey_credits(events, touchpoints, request).filter(
-        pl.col("source").is_in(request.sources or ())
-    )
-    rows = (
-        credits.join(
-            events.drop("amount_cents").rename({"id": "event_id"}), on="event_id", how="left"
-        )
-        .rename({"event_id": "id", "credit_cents": "amount_cents"})
-        .sort("event_time_utc", "id", "jpos")
-    )
-    missing = [f for f in AD_HIERARCHY_FIELDS if f in columns and f not in rows.columns]
+    missing = [f for f in AD_HIERARCHY_FIELDS if f in columns and f not in touchpoints.columns]
     if missing:
         raise ValueError(f"touchpoints lack ad hierarchy columns {missing}: resolve them first")
-    return _project(rows, columns)
+    ordered, credited = _credited(events, touchpoints, request)
+    exported = ordered.get_column("source").gather(credited.get_column("pos"))
+    credited = credited.filter(exported.is_in(request.sources or ()))
+    from_event = [c for c in columns if c not in _NOT_FROM_EVENT]
+    rows = _assemble(events, ordered, credited, event_columns=["id", "event_time_utc", *from_event])
+    return _project(rows.rename({"credit_cents": "amount_cents"}), columns)
