@@ -30,6 +30,7 @@ from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
+from polars.exceptions import PanicException
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -165,7 +166,8 @@ def read_table_file(table_file: TableFile) -> pl.DataFrame:
             frame = pl.read_csv(path, infer_schema=False)
         else:
             frame = pl.read_ndjson(path, infer_schema_length=None)
-    except Exception as exc:
+    except (Exception, PanicException) as exc:
+        # Polars panics (a BaseException) on some damaged files instead of raising.
         raise LoadError(path.name, f"cannot be read as {path.suffix[1:]}: {exc}") from exc
     return validate_frame(table_file.table, frame, path.name)
 
