@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import gzip
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -113,28 +114,35 @@ def run_engine(events: int, scenario: str) -> dict[str, Any]:
     engine = make_engine(_store_url(events))
     request = parse_export_request({"date": DATE.isoformat(), **SCENARIOS[scenario]})
     times: dict[str, float] = {}
-    start = time.perf_counter()
-    extracted = extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request)
-    times["extract"] = time.perf_counter() - start
-    start = time.perf_counter()
-    touchpoints = resolve_ad_hierarchy(
-        engine, space_id=SPACE, touchpoints=extracted.touchpoints, request=request
+    cpu: dict[str, float] = {}
+
+    def timed(stage: str, work: Any) -> Any:
+        wall, used = time.perf_counter(), time.process_time()
+        result = work()
+        times[stage] = time.perf_counter() - wall
+        cpu[stage] = time.process_time() - used
+        return result
+
+    extracted = timed(
+        "extract",
+        lambda: extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request),
     )
-    times["hierarchy"] = time.perf_counter() - start
-    start = time.perf_counter()
-    rows = split_attribution(extracted.events, touchpoints, request)
-    times["attribution"] = time.perf_counter() - start
-    start = time.perf_counter()
-    result = write_export(rows, DATA / "engine.ndjson.gz")
-    times["write"] = time.perf_counter() - start
+    touchpoints = timed(
+        "hierarchy",
+        lambda: resolve_ad_hierarchy(
+            engine, space_id=SPACE, touchpoints=extracted.touchpoints, request=request
+        ),
+    )
+    rows = timed("attribution", lambda: split_attribution(extracted.events, touchpoints, request))
+    result = timed("write", lambda: write_export(rows, DATA / "engine.ndjson.gz"))
     times["total"] = sum(times.values())
+    cpu["total"] = sum(cpu.values())
     peak = _peak_rss_mb()
     # The floor: the final rows written alone, with nothing else to do.
-    start = time.perf_counter()
-    write_export(rows, DATA / "floor.ndjson.gz")
-    times["floor"] = time.perf_counter() - start
+    timed("floor", lambda: write_export(rows, DATA / "floor.ndjson.gz"))
     return {
         "times": times,
+        "cpu": cpu,
         "peak_rss_mb": peak,
         "events": extracted.events.height,
         "touchpoints": extracted.touchpoints.height,
@@ -228,7 +236,8 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
     engine = make_engine(_store_url(events))
     request = parse_export_request({"date": DATE.isoformat(), **SCENARIOS[scenario]})
     times: dict[str, float] = {}
-    start = time.perf_counter()
+    cpu: dict[str, float] = {}
+    start, used = time.perf_counter(), time.process_time()
     extracted = extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request)
     with store_reader(engine) as reader:
         levels = {
@@ -239,7 +248,8 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
             for table in (schema.ads, schema.adsets, schema.campaigns)
         }
     times["extract"] = time.perf_counter() - start
-    start = time.perf_counter()
+    cpu["extract"] = time.process_time() - used
+    start, used = time.perf_counter(), time.process_time()
     conn = duckdb.connect()
     conn.execute("SET threads = 2")
     conn.register("events", extracted.events.to_arrow())
@@ -249,10 +259,17 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
     target = DATA / "duckdb.ndjson.gz"
     conn.execute(f"COPY ({_duckdb_sql(request)}) TO '{target}' (FORMAT JSON, COMPRESSION GZIP)")
     times["duckdb"] = time.perf_counter() - start
+    cpu["duckdb"] = time.process_time() - used
     peak = _peak_rss_mb()
     with gzip.open(target, "rb") as lines:
         rows = sum(1 for _ in lines)
-    return {"times": times, "peak_rss_mb": peak, "bytes": target.stat().st_size, "rows": rows}
+    return {
+        "times": times,
+        "cpu": cpu,
+        "peak_rss_mb": peak,
+        "bytes": target.stat().st_size,
+        "rows": rows,
+    }
 
 
 def _child(events: int, scenario: str, kind: str) -> dict[str, Any]:
@@ -274,31 +291,38 @@ def main() -> None:
         return
     seed(args.events)
     print(
-        f"\n{args.events:,} events, SQLite store, {time.strftime('%Y-%m-%d')}\n\n"
+        f"\n{args.events:,} events, SQLite store, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        "each cell: wall time (CPU time of the process)\n\n"
         "| scenario | events | touchpoints | rows | MB gz | extract | hierarchy | attribution "
-        "| write (floor) | total | total / floor | peak RSS | DuckDB (+extract) | DuckDB RSS |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| write | total | floor | total / floor | peak RSS | DuckDB (+ extract) | DuckDB RSS |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     results = {}
     for scenario in SCENARIOS:
         engine = _child(args.events, scenario, "engine")
         duck = None if args.no_duckdb else _child(args.events, scenario, "duckdb")
         results[scenario] = {"engine": engine, "duckdb": duck}
-        t = engine["times"]
-        duck_cell = (
-            "-"
-            if duck is None
-            else f"{duck['times']['duckdb']:.2f} s (+{duck['times']['extract']:.2f} s)"
-        )
+        t, c = engine["times"], engine["cpu"]
+
+        def cell(stage: str, t: dict = t, c: dict = c) -> str:
+            return f"{t[stage]:.2f} s ({c[stage]:.2f})"
+
+        duck_cell = "-"
+        if duck is not None:
+            dt_, dc = duck["times"], duck["cpu"]
+            duck_cell = f"{dt_['duckdb']:.2f} s ({dc['duckdb']:.2f}) + {dt_['extract']:.2f} s" + (
+                "" if duck["rows"] == engine["rows"] else f" ({duck['rows']:,} rows!)"
+            )
         duck_rss = "-" if duck is None else f"{duck['peak_rss_mb']:.0f} MB"
-        if duck is not None and duck["rows"] != engine["rows"]:
-            duck_cell += f" ({duck['rows']:,} rows!)"
+        stages = " | ".join(
+            cell(s) for s in ("extract", "hierarchy", "attribution", "write", "total", "floor")
+        )
         print(
             f"| {scenario} | {engine['events']:,} | {engine['touchpoints']:,} | "
-            f"{engine['rows']:,} | {engine['bytes'] / 1e6:.1f} | {t['extract']:.2f} s | "
-            f"{t['hierarchy']:.2f} s | {t['attribution']:.2f} s | {t['write']:.2f} s "
-            f"({t['floor']:.2f} s) | {t['total']:.2f} s | {t['total'] / t['floor']:.2f}x | "
-            f"{engine['peak_rss_mb']:.0f} MB | {duck_cell} | {duck_rss} |",
+            f"{engine['rows']:,} | {engine['bytes'] / 1e6:.1f} | {stages} | "
+            f"{t['total'] / t['floor']:.2f} | {engine['peak_rss_mb']:.0f} MB | "
+            f"{duck_cell} | {duck_rss} |",
             flush=True,
         )
     (DATA / f"results-{args.events}.json").write_text(json.dumps(results, indent=2))

@@ -54,10 +54,10 @@ def _journey_ends(
     if sources is not None:
         usable = usable.filter(pl.col("source").is_in(sources))
     # Journey keys as integer codes shared by both frames: sorting and joining on them is
-    # much cheaper than on the text ids.
+    # much cheaper than on the text ids. Fresh categories, so no global string pool grows.
     codes = (
         pl.concat([events.get_column(key), usable.get_column(key)])
-        .cast(pl.Categorical)
+        .cast(pl.Categorical(pl.Categories.random()))
         .to_physical()
     )
     event_codes, touch_codes = codes.head(events.height), codes.tail(usable.height)
