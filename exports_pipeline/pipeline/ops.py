@@ -37,7 +37,6 @@ from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import (
     CANCELED,
     INTERNAL_ERROR,
-    ExportFailed,
     invalid_request_message,
 )
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
@@ -91,12 +90,8 @@ class _Stage:
         self.seconds = time.monotonic() - self._start
         if exc is None:
             return
-        if isinstance(exc, DagsterExecutionInterruptedError):
-            message = CANCELED
-        elif isinstance(exc, ExportFailed):
-            message = exc.user_message
-        else:
-            message = INTERNAL_ERROR
+        cancelled = isinstance(exc, DagsterExecutionInterruptedError)
+        message = CANCELED if cancelled else INTERNAL_ERROR
         self.context.log.error(f"export {self.task.export_id} failed: {exc!r}")
         with self.store.engine.begin() as conn:
             mark_failed(conn, self.task.export_id, message=message)
