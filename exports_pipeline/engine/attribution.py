@@ -146,14 +146,30 @@ def _last_non_direct(ordered: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFr
     )
 
 
-def _split_cents(journeys: pl.DataFrame, model: str) -> pl.DataFrame:
+def _split_cents(
+    journeys: pl.DataFrame, model: str, exported: pl.Series | None = None
+) -> pl.DataFrame:
     """Every touchpoint of J with its credited cents: the floor of its exact share plus one
-    of the leftover cents when it is among the largest remainders (ties: earlier first)."""
+    of the leftover cents when it is among the largest remainders (ties: earlier first).
+
+    A touchpoint's cents depend only on the amount, |J| and its position, so when
+    `exported` (per ordered touchpoint: may it be exported?) is given, the others are
+    dropped before any arithmetic.
+    """
     rows = (
         journeys.with_columns(pos=pl.int_ranges("lo", pl.col("hi") + 1))
         .explode("pos")
-        .with_columns(jpos=pl.col("pos") - pl.col("lo"), n=pl.col("hi") - pl.col("lo") + 1)
+        .select(
+            "row",
+            "rank",
+            "amount_cents",
+            "pos",
+            jpos=pl.col("pos") - pl.col("lo"),
+            n=pl.col("hi") - pl.col("lo") + 1,
+        )
     )
+    if exported is not None:
+        rows = rows.filter(exported.gather(rows.get_column("pos")))
     a = pl.col("amount_cents").abs().fill_null(0)
     n = pl.col("n")
     jpos = pl.col("jpos")
@@ -205,25 +221,29 @@ def journey_credits(
     """Every credited touchpoint of every event, before the filter on `sources`, in SPEC
     order: `event_id`, `jpos` (position in J), `credit_cents`, and the touchpoint's
     columns (its `id` as `touchpoint_id`, without `profile_id` and `company_id`)."""
-    ordered, credited = _credited(events, touchpoints, request)
+    ordered, credited = _credited(events, touchpoints, request, exported_only=False)
     return _assemble(events, ordered, credited, event_columns=["id"]).rename({"id": "event_id"})
 
 
 def _credited(
-    events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
+    events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest, *, exported_only: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Touchpoints in journey order, and per credited touchpoint: `row` (of the event in
-    `events`), `rank` (of the event in SPEC order), `pos` (of the touchpoint in the
-    ordered touchpoints), `jpos` and `credit_cents`, sorted in SPEC order."""
+    """Touchpoints in journey order, and per credited touchpoint (only those of requested
+    sources when `exported_only`): `row` (of the event in `events`), `rank` (of the event
+    in SPEC order), `pos` (of the touchpoint in the ordered touchpoints), `jpos` and
+    `credit_cents`, sorted in SPEC order."""
     model = request.attribution_model
     assert model is not None, "an attributed request has a model"
     ordered, journeys = _journey_ends(events, touchpoints, request)
+    exported = ordered.get_column("source").is_in(request.sources or ())
     if model in _SINGLE_TOUCH_END:
         credited = _single_touch(journeys, _SINGLE_TOUCH_END[model])
     elif model == "last_non_direct_touch":
         credited = _last_non_direct(ordered, journeys)
     else:
-        credited = _split_cents(journeys, model)
+        credited = _split_cents(journeys, model, exported if exported_only else None)
+    if exported_only and model in (*_SINGLE_TOUCH_END, "last_non_direct_touch"):
+        credited = credited.filter(exported.gather(credited.get_column("pos")))
     return ordered, credited.sort("rank", "jpos")
 
 
@@ -272,9 +292,7 @@ def split_attribution(
     missing = [f for f in AD_HIERARCHY_FIELDS if f in columns and f not in touchpoints.columns]
     if missing:
         raise ValueError(f"touchpoints lack ad hierarchy columns {missing}: resolve them first")
-    ordered, credited = _credited(events, touchpoints, request)
-    exported = ordered.get_column("source").gather(credited.get_column("pos"))
-    credited = credited.filter(exported.is_in(request.sources or ()))
+    ordered, credited = _credited(events, touchpoints, request, exported_only=True)
     from_event = [c for c in columns if c not in _NOT_FROM_EVENT]
     rows = _assemble(events, ordered, credited, event_columns=["id", "event_time_utc", *from_event])
     return _project(rows.rename({"credit_cents": "amount_cents"}), columns)
