@@ -52,6 +52,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Services:
+    """The API, daemon and webserver processes, each leading its own session."""
+
+    def __init__(self, commands: dict[str, list[str]], env: dict[str, str], logs: Path):
+        self.commands, self.env, self.logs = commands, env, logs
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def start(self, name: str) -> None:
+        with self.log(name).open("a") as log:
+            self.processes[name] = subprocess.Popen(
+                self.commands[name],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
 @dataclass
 class Deployment:
     home: Path
@@ -62,6 +98,7 @@ class Deployment:
     engine: sa.Engine
     instance: DagsterInstance
     export_date: dt.date
+    services: "Services"
 
     def create(self, body: dict) -> int:
         response = httpx.post(
@@ -159,7 +196,9 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         "EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE": "100000",
     }
     # Dagster's storage is created once, before the daemon and the webserver race for it.
-    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, check=True)
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"], env=env, check=True, capture_output=True
+    )
     _cli(env, "db", "upgrade")
     _cli(env, "seed-demo", "--events", "3000", "--days", "3", "--spaces", "2", "--no-progress")
     key = _cli(env, "keys", "create", "--space", "demo-1").strip().splitlines()[-1]
@@ -176,22 +215,17 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
             str(ui_port),
         ],
     }
-    processes: dict[str, subprocess.Popen] = {}
-    logs = {name: home / f"{name}.log" for name in commands}
+    services = Services(commands, env, home)
     try:
-        for name, command in commands.items():
-            with logs[name].open("w") as log:
-                processes[name] = subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        _wait_http(f"http://127.0.0.1:{api_port}/docs", processes["api"], logs["api"])
+        for name in commands:
+            services.start(name)
         _wait_http(
-            f"http://127.0.0.1:{ui_port}/server_info", processes["webserver"], logs["webserver"]
+            f"http://127.0.0.1:{api_port}/docs", services.processes["api"], services.log("api")
+        )
+        _wait_http(
+            f"http://127.0.0.1:{ui_port}/server_info",
+            services.processes["webserver"],
+            services.log("webserver"),
         )
         engine = make_engine(f"sqlite:///{home / 'store.db'}", pooled=False)
         with DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -205,18 +239,11 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
                 instance=instance,
                 # The middle one of the three seeded UTC days: whole local days for both spaces.
                 export_date=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2),
+                services=services,
             )
         engine.dispose()
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        services.stop_all()
 
 
 def test_api_exports_complete_with_the_engines_files(deployment: Deployment, tmp_path):
@@ -395,3 +422,30 @@ def test_a_killed_worker_fails_its_export_and_the_next_one_completes(
     later = deployment.create({"date": deployment.export_date.isoformat()})
     assert deployment.wait_settled(later)["status"] == "completed"
     print(f"next export completed {time.monotonic() - started:.1f}s after its create")
+
+
+def test_exports_queued_while_the_daemon_is_down_run_once_it_is_back(deployment: Deployment):
+    deployment.services.stop("daemon")
+    ids = [deployment.create({"date": deployment.export_date.isoformat()}) for _ in range(2)]
+    time.sleep(6)  # more than a sensor interval: nothing may pick them up
+    assert [deployment.status(i)["status"] for i in ids] == ["queued", "queued"]
+    restarted = time.monotonic()
+    deployment.services.start("daemon")
+    assert [deployment.wait_settled(i)["status"] for i in ids] == ["completed", "completed"]
+    print(
+        f"\ndaemon restart → both queued exports completed in {time.monotonic() - restarted:.1f}s"
+    )
+
+
+def test_every_export_had_exactly_one_run(deployment: Deployment):
+    """Runs last: over every export the module made, through every entry point."""
+    with deployment.engine.connect() as conn:
+        ids = list(conn.execute(sa.select(exports.c.id)).scalars())
+    assert len(ids) >= 10
+    runs = {
+        export_id: deployment.instance.get_runs(
+            filters=RunsFilter(tags={"export_id": str(export_id)})
+        )
+        for export_id in ids
+    }
+    assert {export_id: len(r) for export_id, r in runs.items()} == dict.fromkeys(ids, 1)
