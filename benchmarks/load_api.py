@@ -9,13 +9,14 @@ the test suite's, dropped afterwards), `--spaces` spaces with one key each, `--p
 `--creates-per-space` creates of every space at once (spaces interleaved, spread over the
 processes), then, inside one minute, `--status-per-space` status reads of every space at
 once. Prints one Markdown table row per endpoint (sent, 2xx, 429, 5xx, other, latency
-p50/p99 as the client saw it) and whether the limits held: exactly the limit accepted per
-space, every accepted export stored.
+p50/p99 as the client saw it, the burst's duration and requests answered per second) and
+whether the limits held: exactly the limit accepted per space, every accepted export stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 from pathlib import Path
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument("--status-per-space", type=int, default=31)
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
-    print(f"# {platform.node()}, {platform.python_version()}\n")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"# {platform.node()}, Python {platform.python_version()}, load average {load}\n")
     print(TABLE_HEADER)
     verdicts = []
     for backend in backends:

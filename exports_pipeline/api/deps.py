@@ -14,13 +14,13 @@ space's current quota.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.settings import Settings
@@ -50,13 +50,11 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 StorageDep = Annotated[ExportStorage, Depends(get_storage)]
 
 
-def get_connection(engine: EngineDep) -> Iterator[Connection]:
-    """A connection for reads; writers open their own transaction and commit it."""
-    with engine.connect() as conn:
-        yield conn
-
-
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+# No dependency yields a store connection: each sync dependency and the route run in
+# separate worker threads, so a connection held from one to the other waits for a free
+# thread while the threads wait for a free connection (under load every request then
+# times out on the pool, a 500). Every connection is checked out and returned within one
+# function: `with engine.connect()` / `with engine.begin()` where it is used.
 
 
 @dataclass(frozen=True)

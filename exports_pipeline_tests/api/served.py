@@ -33,6 +33,17 @@ def cli_env(store_url: str, home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def unlimited_env(store_url: str, home: Path, **extra: str) -> dict[str, str]:
+    """`cli_env` with rate limits no test reaches, for tests about something else."""
+    return cli_env(
+        store_url,
+        home,
+        EXPORTS_RATE_LIMIT_CREATE_PER_MINUTE="1000000",
+        EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE="1000000",
+        **extra,
+    )
+
+
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False

@@ -13,7 +13,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from exports_pipeline.api.app import create_app
 from exports_pipeline_tests.api.conftest import Keys, seed_spaces
-from exports_pipeline_tests.api.served import cli_env, served_api
+from exports_pipeline_tests.api.served import served_api, unlimited_env
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,7 @@ def fuzzed_api(
 ) -> Iterator[tuple[str, Keys]]:
     keys = seed_spaces(shared_engine)
     home: Path = tmp_path_factory.mktemp("fuzz")
-    env = cli_env(
-        shared_store_url,
-        home / "home",
-        EXPORTS_RATE_LIMIT_CREATE_PER_MINUTE="1000000",
-        EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE="1000000",
-    )
+    env = unlimited_env(shared_store_url, home / "home")
     with served_api(env, home / "api.log") as base_url:
         yield base_url, keys
 

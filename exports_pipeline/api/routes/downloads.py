@@ -12,7 +12,7 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from exports_pipeline.api.deps import ConnectionDep, StorageDep
+from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.routes.exports import EXPORTS_PATH, MAX_EXPORT_ID
 from exports_pipeline.api.schemas import ErrorBody
@@ -27,8 +27,15 @@ INVALID = "This download link is invalid; get a fresh one from the export's stat
 EXPIRED = "This download link has expired; get a fresh one from the export's status."
 
 
+# Every export id (< 2**63) and expiry has at most 19 digits; a longer value is not even
+# parsed (int() refuses more than 4300 digits with a ValueError, which would be a 500).
+MAX_DIGITS = 19
+
+
 def _digits(value: str | None) -> bool:
-    return bool(value) and value.isascii() and value.isdigit()  # type: ignore[union-attr]
+    return (
+        value is not None and 0 < len(value) <= MAX_DIGITS and value.isascii() and value.isdigit()
+    )
 
 
 @router.get(
@@ -47,7 +54,7 @@ def _digits(value: str | None) -> bool:
 )
 def download_export(
     export_id: str,
-    conn: ConnectionDep,
+    engine: EngineDep,
     storage: StorageDep,
     expires: str | None = None,
     signature: str | None = None,
@@ -59,7 +66,10 @@ def download_export(
         raise ApiError(403, INVALID)
     assert expires is not None
     numeric_id = int(export_id)
-    record = get_export(conn, numeric_id) if 1 <= numeric_id <= MAX_EXPORT_ID else None
+    record = None
+    if 1 <= numeric_id <= MAX_EXPORT_ID:
+        with engine.connect() as conn:
+            record = get_export(conn, numeric_id)
     if record is None or record.status != COMPLETED or not record.storage_key:
         raise ApiError(403, INVALID)
     now = int(time.time())

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Response
 
 from exports_pipeline.api.body import parse_create_body, read_body
 from exports_pipeline.api.deps import (
-    ConnectionDep,
     CreateCaller,
     EngineDep,
     SettingsDep,
@@ -94,14 +93,15 @@ def create_event_export(
 def get_event_export(
     caller: StatusCaller,
     export_id: int,
-    conn: ConnectionDep,
+    engine: EngineDep,
     storage: StorageDep,
     settings: SettingsDep,
 ) -> ExportStatus:
     """The export's status; when completed, a download URL minted for this call."""
     record = None
     if 1 <= export_id <= MAX_EXPORT_ID:
-        record = get_export(conn, export_id, space_id=caller.space.id)
+        with engine.connect() as conn:
+            record = get_export(conn, export_id, space_id=caller.space.id)
     if record is None:
         raise ApiError(404, f"Export {export_id} not found.")
     status = ExportStatus(
