@@ -8,6 +8,7 @@ import datetime as dt
 import polars as pl
 import sqlalchemy as sa
 
+from exports_pipeline.engine import hierarchy
 from exports_pipeline.engine.hierarchy import hierarchy_levels, resolve_ad_hierarchy
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store import schema
@@ -79,14 +80,18 @@ def _touchpoints() -> pl.DataFrame:
     )
 
 
-def test_full_chain_and_where_it_breaks(store_engine: sa.Engine) -> None:
+def test_full_chain_and_where_it_breaks(store_engine: sa.Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _hierarchy_store(store_engine)
-    resolved = resolve_ad_hierarchy(
-        store_engine, space_id=SPACE, touchpoints=_touchpoints(), request=_request(ALL_LEVELS)
-    )
-    actual = {r["ad_id"]: [r[f] for f in ALL_LEVELS] for r in resolved.iter_rows(named=True)}
-    assert actual == EXPECTED
-    assert resolved["id"].to_list() == [1, 2, 3, 4, 5]
+    # Both ways of reading a level: by the ids at hand, and the whole space's level when
+    # there are too many ids for one query.
+    for max_links in (10_000, 0):
+        monkeypatch.setattr(hierarchy, "_MAX_LINKS_BY_ID", max_links)
+        resolved = resolve_ad_hierarchy(
+            store_engine, space_id=SPACE, touchpoints=_touchpoints(), request=_request(ALL_LEVELS)
+        )
+        actual = {r["ad_id"]: [r[f] for f in ALL_LEVELS] for r in resolved.iter_rows(named=True)}
+        assert actual == EXPECTED, max_links
+        assert resolved["id"].to_list() == [1, 2, 3, 4, 5]
 
 
 def test_lower_fields_do_not_read_higher_levels(store_engine: sa.Engine) -> None:
