@@ -113,6 +113,11 @@ def _longer_expiry(acme: str, other: str, served: Served) -> str:
     return f"{path}?expires={int(query['expires']) + 3600}&signature={query['signature']}"
 
 
+def _huge_expiry(acme: str, other: str, served: Served) -> str:
+    path, query = _parts(acme)
+    return f"{path}?expires={'9' * 5000}&signature={query['signature']}"
+
+
 def _unsigned(acme: str, other: str, served: Served) -> str:
     path, query = _parts(acme)
     return f"{path}?expires={query['expires']}"
@@ -128,6 +133,7 @@ URL_FORGERIES: list[tuple[str, Callable[[str, str, Served], str]]] = [
     ("acme's signature on other's id", _swap_id),
     ("other's signature and expiry on acme's id", _foreign_signature),
     ("acme's signature with a later expiry", _longer_expiry),
+    ("acme's signature with a 5000-digit expiry", _huge_expiry),
     ("no signature", _unsigned),
     ("acme's signature on acme's queued export", _queued_export),
 ]
