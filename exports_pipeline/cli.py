@@ -175,7 +175,11 @@ def subscriptions_add(
     import datetime as dt
     import json
 
-    from exports_pipeline.engine.request import InvalidExportRequest, today_in
+    from exports_pipeline.engine.request import (
+        InvalidExportRequest,
+        parse_export_request,
+        today_in,
+    )
     from exports_pipeline.store.spaces import get_space
     from exports_pipeline.store.subscriptions import add_subscription
 
@@ -199,12 +203,13 @@ def subscriptions_add(
             else today_in(found.timezone) - dt.timedelta(days=1)
         )
         try:
-            subscription_id = add_subscription(
-                conn, space_id=space, params=params, start_date=start_date
-            )
+            validated = parse_export_request({**params, "date": start_date.isoformat()})
         except InvalidExportRequest as exc:
             typer.echo(f"invalid request: {exc}", err=True)
             raise typer.Exit(code=2) from exc
+        subscription_id = add_subscription(
+            conn, space_id=space, params=validated.to_params(), start_date=start_date
+        )
     typer.echo(
         f"subscription {subscription_id}: space {space} ({found.timezone}), "
         f"daily from {start_date.isoformat()}"

@@ -245,3 +245,11 @@ def check_export_date(
         raise InvalidExportRequest(
             [FieldError("date", f"must not be before {earliest.isoformat()}")]
         )
+
+
+def request_from(stored: Any) -> ExportRequest:
+    """The `ExportRequest` of a stored request (anything with `date` and `to_params()`).
+
+    Raises pydantic's `ValidationError` when stored parameters no longer parse.
+    """
+    return ExportRequest.model_validate({**stored.to_params(), "date": stored.date}, strict=False)

@@ -14,6 +14,7 @@ from dagster import (
 )
 from pydantic import ValidationError
 
+from exports_pipeline.engine.request import request_from
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import invalid_request_message
 from exports_pipeline.pipeline.job import event_export_job
@@ -36,7 +37,7 @@ RESWEEP_AFTER = dt.timedelta(seconds=60)
 
 
 def _run_request(record: ExportRecord) -> RunRequest:
-    request = record.request  # raises ValidationError for params that no longer parse
+    request = request_from(record.stored_request)  # ValidationError: params no longer parse
     return RunRequest(
         run_key=str(record.id),
         partition_key=record.date.isoformat(),
@@ -58,7 +59,7 @@ def _unlaunchable_reason(record: ExportRecord) -> str | None:
             f"{PARTITIONS_START.isoformat()} nor in the future)"
         )
     try:
-        record.request  # noqa: B018 - parsing is the check
+        request_from(record.stored_request)
     except ValidationError as exc:
         return invalid_request_message(f"stored parameters do not parse ({exc.error_count()})")
     return None

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, insert, select, update
 
-from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.store.schema import exports
 
 QUEUED = "queued"
@@ -23,6 +22,29 @@ FAILED = "failed"
 
 QUEUED_MESSAGE = "Your export is queued and will start shortly."
 PROCESSING_MESSAGE = "Your export is being generated."
+
+
+class RequestParams(Protocol):
+    """What the store keeps of a request: its date and its JSON-ready parameters.
+
+    `engine.request.ExportRequest` is one; the store itself never parses requests.
+    """
+
+    @property
+    def date(self) -> dt.date: ...
+
+    def to_params(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A request as stored: a date and parameters validated when they were written."""
+
+    date: dt.date
+    params: dict[str, Any]
+
+    def to_params(self) -> dict[str, Any]:
+        return dict(self.params)
 
 
 def utcnow() -> dt.datetime:
@@ -50,9 +72,10 @@ class ExportRecord:
     message: str | None
 
     @property
-    def request(self) -> ExportRequest:
-        """The request this export answers (params were validated when it was created)."""
-        return ExportRequest.model_validate({**self.params, "date": self.date}, strict=False)
+    def stored_request(self) -> StoredRequest:
+        """The request this export answers, as stored (`engine.request.request_from`
+        turns it back into a validated `ExportRequest`)."""
+        return StoredRequest(self.date, self.params)
 
 
 def _record(row: Any) -> ExportRecord:
@@ -63,7 +86,7 @@ def create_export(
     conn: Connection,
     *,
     space_id: str,
-    request: ExportRequest,
+    request: RequestParams,
     trigger: str,
     subscription_id: int | None = None,
     status: str = QUEUED,

@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from exports_pipeline.engine.request import ExportRequest, parse_export_request
-from exports_pipeline.store.exports import create_export, utcnow
+from exports_pipeline.store.exports import StoredRequest, create_export, utcnow
 from exports_pipeline.store.schema import export_subscriptions, exports, spaces
 
 
@@ -31,9 +30,9 @@ class Subscription:
     created_at: dt.datetime
     active: bool
 
-    def request_for(self, date: dt.date) -> ExportRequest:
+    def request_for(self, date: dt.date) -> StoredRequest:
         """The export request of this subscription for one day."""
-        return ExportRequest.model_validate({**self.params, "date": date}, strict=False)
+        return StoredRequest(date, self.params)
 
 
 def _subscription(row: Any) -> Subscription:
@@ -48,19 +47,18 @@ def add_subscription(
     start_date: dt.date,
     now: dt.datetime | None = None,
 ) -> int:
-    """Validate `params` (an API body without `date`) and insert an active subscription.
+    """Insert an active subscription; `params` are an API body without `date`, already
+    validated by the caller (`engine.request.parse_export_request`).
 
-    Raises `InvalidExportRequest` for params that break the API's rules, `LookupError` for
-    an unknown space.
+    Raises `LookupError` for an unknown space.
     """
     if conn.execute(select(spaces.c.id).where(spaces.c.id == space_id)).first() is None:
         raise LookupError(f"space {space_id!r} does not exist")
-    request = parse_export_request({**params, "date": start_date.isoformat()})
     result = conn.execute(
         insert(export_subscriptions)
         .values(
             space_id=space_id,
-            params=request.to_params(),
+            params=params,
             start_date=start_date,
             created_at=now or utcnow(),
             active=True,

@@ -96,7 +96,7 @@ def test_valid_request_is_queued(
         record = get_export(conn, payload["export_id"])
     assert record is not None and record.space_id == space and record.status == "queued"
     params = {k: v for k, v in body.items() if k != "date"}
-    assert record.request.to_params() == {"query_mode": "profile", **params}
+    assert record.params == {"query_mode": "profile", **params}
     assert record.date.isoformat() == body["date"]
     assert record.date.isoformat() == body["date"]
 

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import build_schedule_context
 
+from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.store import schema
 from exports_pipeline.store.exports import exports_with_status
@@ -20,8 +21,12 @@ PARAMS = {"sources": ["email"], "attribution_model": "last_touch", "attribution_
 
 
 def _subscribe(store, space_id: str, start: dt.date, params=None) -> int:
+    """Subscribe as the CLI does: the request is validated, then stored."""
+    request = parse_export_request({**(params or {}), "date": start.isoformat()})
     with store.engine.begin() as conn:
-        return add_subscription(conn, space_id=space_id, params=params or {}, start_date=start)
+        return add_subscription(
+            conn, space_id=space_id, params=request.to_params(), start_date=start
+        )
 
 
 def _tick(store, when: dt.datetime) -> list[tuple[int | None, str, dt.date]]:
