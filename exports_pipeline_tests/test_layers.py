@@ -1,0 +1,51 @@
+"""The layers import only downwards: store < engine < storage < api | pipeline.
+
+The engine knows nothing of Dagster or FastAPI, the API nothing of Dagster (API and
+pipeline meet only in the store's `exports` table), the store nothing above it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "exports_pipeline"
+
+FORBIDDEN = {
+    "store": (
+        "exports_pipeline.engine",
+        "exports_pipeline.storage",
+        "exports_pipeline.api",
+        "exports_pipeline.pipeline",
+        "dagster",
+        "fastapi",
+    ),
+    "engine": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
+    "storage": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
+    "api": ("exports_pipeline.pipeline", "dagster", "dagster_aws"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_nothing_above_it(layer: str) -> None:
+    files = sorted((PACKAGE / layer).rglob("*.py"))
+    assert files, f"no modules found in {layer}"
+    offending = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in files
+        for name in imported_modules(path)
+        if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN[layer])
+    }
+    assert offending == set()
