@@ -81,8 +81,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# `--store URL` benchmarks another store (e.g. a scratch PostgreSQL database) instead.
+STORE_URL: str | None = None
+
+
 def _store_url(events: int) -> str:
-    return f"sqlite:///{DATA / f'store-{events}.db'}"
+    return STORE_URL or f"sqlite:///{DATA / f'store-{events}.db'}"
 
 
 def seed(events: int) -> None:
@@ -90,8 +94,22 @@ def seed(events: int) -> None:
     from exports_pipeline.store.demo import seed_demo
     from exports_pipeline.store.migrate import upgrade
 
+    if STORE_URL is not None:
+        engine = make_engine(STORE_URL)
+        upgrade(engine)
+        with engine.connect() as conn:
+            seeded = conn.exec_driver_sql("SELECT count(*) FROM spaces").scalar()
+        if not seeded:
+            summary = seed_demo(engine, events=events, days=1, spaces=1, seed=0, end_date=DATE)
+            print(f"seeded {summary.rows} in {summary.seconds:.1f} s", file=sys.stderr)
+        engine.dispose()
+        return
     marker = DATA / f"store-{events}.seeded"
     if marker.exists():
+        # A store seeded before a new migration gets it (e.g. an index).
+        engine = make_engine(_store_url(events))
+        upgrade(engine)
+        engine.dispose()
         return
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / f"store-{events}.db").unlink(missing_ok=True)
@@ -274,6 +292,8 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
 
 def _child(events: int, scenario: str, kind: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--events", str(events), "--child", kind, scenario]
+    if STORE_URL is not None:
+        command += ["--store", STORE_URL]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
 
@@ -283,15 +303,24 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--child", nargs=2, metavar=("KIND", "SCENARIO"), help=argparse.SUPPRESS)
     parser.add_argument("--no-duckdb", action="store_true", help="Skip the DuckDB reference.")
+    parser.add_argument(
+        "--store", metavar="URL", help="Another store (seeded with the demo if it is empty)."
+    )
+    parser.add_argument(
+        "--only", metavar="SCENARIO", action="append", help="Run only these scenarios."
+    )
     args = parser.parse_args()
+    global STORE_URL
+    STORE_URL = args.store
     if args.child:
         kind, scenario = args.child
         result = (run_engine if kind == "engine" else run_duckdb)(args.events, scenario)
         print(json.dumps(result))
         return
     seed(args.events)
+    backend = STORE_URL.split(":")[0] if STORE_URL else "sqlite"
     print(
-        f"\n{args.events:,} events, SQLite store, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"\n{args.events:,} events, {backend} store, {time.strftime('%Y-%m-%d %H:%M')}, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         "each cell: wall time (CPU time of the process)\n\n"
         "| scenario | events | touchpoints | rows | MB gz | extract | hierarchy | attribution "
@@ -299,7 +328,7 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     results = {}
-    for scenario in SCENARIOS:
+    for scenario in args.only or SCENARIOS:
         engine = _child(args.events, scenario, "engine")
         duck = None if args.no_duckdb else _child(args.events, scenario, "duckdb")
         results[scenario] = {"engine": engine, "duckdb": duck}
@@ -325,7 +354,8 @@ def main() -> None:
             f"{duck_cell} | {duck_rss} |",
             flush=True,
         )
-    (DATA / f"results-{args.events}.json").write_text(json.dumps(results, indent=2))
+    if STORE_URL is None and not args.only:
+        (DATA / f"results-{args.events}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

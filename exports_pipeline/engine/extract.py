@@ -154,45 +154,46 @@ def _read_events(
 
 
 def _read_touchpoints(
-    reader: StoreReader,
-    space_id: str,
-    timezone: str,
-    request: ExportRequest,
-    earliest_event: dt.datetime,
-    latest_event: dt.datetime,
+    reader: StoreReader, space_id: str, request: ExportRequest, event_rows: pl.DataFrame
 ) -> pl.DataFrame:
-    day_events = _day_events_filter(space_id, timezone, request)
+    """The touchpoints of the journeys of `event_rows`.
+
+    The day's profiles (company mode: the profiles of the day's companies) are handed to
+    the database as a temporary table, so it seeks the touchpoint index once per profile
+    instead of re-reading the day's events; the index covers every column read here.
+    """
+    times = event_rows["event_time_utc"]
     names = ["id", "profile_id", "source", "touch_time_utc"]
     if request.wants_ad_hierarchy:
         names.append("ad_id")
-    columns = [touchpoints.c[name] for name in names]
+    company_of: pl.DataFrame | None = None
     if request.query_mode == "company":
-        names.append("company_id")
-        day_companies = sa.select(events.c.company_id).where(*day_events).distinct()
-        statement = (
-            sa.select(*columns, profiles.c.company_id)
-            .join(
-                profiles,
-                sa.and_(
-                    profiles.c.id == touchpoints.c.profile_id,
-                    profiles.c.space_id == touchpoints.c.space_id,
-                ),
-            )
-            .where(profiles.c.space_id == space_id, profiles.c.company_id.in_(day_companies))
+        day_companies = reader.keys_table(event_rows["company_id"])
+        company_of = reader.read(
+            sa.select(profiles.c.id, profiles.c.company_id).where(
+                profiles.c.space_id == space_id,
+                profiles.c.company_id.in_(sa.select(day_companies.c.key)),
+            ),
+            {"profile_id": pl.String(), "company_id": pl.String()},
         )
+        day_profiles = reader.keys_table(company_of["profile_id"])
     else:
-        day_profiles = sa.select(events.c.profile_id).where(*day_events).distinct()
-        statement = sa.select(*columns).where(touchpoints.c.profile_id.in_(day_profiles))
-    statement = statement.where(
-        touchpoints.c.space_id == space_id, touchpoints.c.touch_time_utc <= latest_event
+        day_profiles = reader.keys_table(event_rows["profile_id"])
+    statement = sa.select(*(touchpoints.c[name] for name in names)).where(
+        touchpoints.c.space_id == space_id,
+        touchpoints.c.profile_id.in_(sa.select(day_profiles.c.key)),
+        touchpoints.c.touch_time_utc <= times.max(),
     )
     if request.attribution_window:
-        oldest = earliest_event - dt.timedelta(days=request.attribution_window)
+        oldest = times.min() - dt.timedelta(days=request.attribution_window)
         statement = statement.where(touchpoints.c.touch_time_utc >= oldest)
     sources = journey_sources(request)
     if sources is not None:
         statement = statement.where(touchpoints.c.source.in_(sorted(sources)))
     frame = reader.read(statement, {name: TOUCHPOINT_SCHEMA[name] for name in names})
+    if company_of is not None:
+        # Every profile read has a company: the company of each touchpoint's profile.
+        frame = frame.join(company_of, on="profile_id", how="inner")
     return with_schema(frame, TOUCHPOINT_SCHEMA)
 
 
@@ -211,8 +212,5 @@ def extract_events(
         event_rows = _read_events(reader, space_id, timezone, request)
         if not request.attributed or event_rows.is_empty():
             return Extracted(events=event_rows, touchpoints=empty_frame(TOUCHPOINT_SCHEMA))
-        times = event_rows["event_time_utc"]
-        touchpoint_rows = _read_touchpoints(
-            reader, space_id, timezone, request, times.min(), times.max()
-        )
+        touchpoint_rows = _read_touchpoints(reader, space_id, request, event_rows)
     return Extracted(events=event_rows, touchpoints=touchpoint_rows)

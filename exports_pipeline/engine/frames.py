@@ -67,9 +67,42 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
 class StoreReader:
     """Runs SQLAlchemy Core queries on one connection and returns Polars frames."""
 
-    def __init__(self, engine: sa.Engine, adbc: Any) -> None:
+    def __init__(self, engine: sa.Engine, adbc: Any, conn: sa.Connection | None = None) -> None:
         self._engine = engine
         self._adbc = adbc
+        self._conn = conn
+        self._temporary_tables = 0
+
+    def keys_table(self, keys: pl.Series) -> sa.Table:
+        """A temporary table of one text column `key` holding the distinct non-null `keys`,
+        on this reader's connection, for queries to join or semi-join in SQL.
+
+        Passing a day's ids this way lets the database probe an index once per id instead
+        of re-running the query that found them (SQLite has no hash join).
+        """
+        self._temporary_tables += 1
+        table = sa.Table(
+            f"engine_keys_{self._temporary_tables}",
+            sa.MetaData(),
+            sa.Column("key", sa.Text, nullable=False),
+            prefixes=["TEMPORARY"],
+        )
+        # Sorted: SQLite then walks the index in order, PostgreSQL's sort is cheaper.
+        values = pl.DataFrame({"key": keys.cast(pl.String).drop_nulls().unique().sort()})
+        backend = self._engine.url.get_backend_name()
+        if self._adbc is not None:
+            with self._adbc.cursor() as cursor:
+                cursor.adbc_ingest(table.name, values.to_arrow(), mode="create", temporary=True)
+                if backend == "postgresql":
+                    # A fresh temporary table has no statistics: without them the planner
+                    # guesses its size and may choose a nested loop over millions of ids.
+                    cursor.execute(f"ANALYZE {table.name}")
+        else:
+            assert self._conn is not None
+            table.create(self._conn)
+            if values.height:
+                self._conn.execute(table.insert(), values.to_dicts())
+        return table
 
     def read(self, statement: Select, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
         """The rows of `statement` with exactly the columns and types of `schema`.
@@ -89,8 +122,8 @@ class StoreReader:
                 cursor.execute(sql)
                 frame = pl.from_arrow(cursor.fetch_arrow_table())
         else:
-            with self._engine.connect() as conn:
-                frame = pl.read_database(sa.text(sql), conn, infer_schema_length=None)
+            assert self._conn is not None
+            frame = pl.read_database(sa.text(sql), self._conn, infer_schema_length=None)
         assert isinstance(frame, pl.DataFrame)
         frame.columns = list(schema)
         return _conform(frame, schema)
@@ -100,4 +133,8 @@ class StoreReader:
 def store_reader(engine: sa.Engine) -> Iterator[StoreReader]:
     """A reader over one connection (ADBC where available), closed on exit."""
     with _adbc_connection(engine) as adbc:
-        yield StoreReader(engine, adbc)
+        if adbc is not None:
+            yield StoreReader(engine, adbc)
+        else:
+            with engine.connect() as conn:
+                yield StoreReader(engine, None, conn)

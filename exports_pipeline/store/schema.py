@@ -100,6 +100,16 @@ touchpoints = Table(
     Column("touch_time_utc", DateTime, nullable=False),
     Column("ad_id", Text, nullable=True),
     Index(None, "space_id", "profile_id", "touch_time_utc"),
+    # Covering: journeys are read from the index alone (migration 0002).
+    Index(
+        "ix_touchpoints_journey",
+        "space_id",
+        "profile_id",
+        "touch_time_utc",
+        "id",
+        "source",
+        "ad_id",
+    ),
 )
 
 ad_accounts = Table(
