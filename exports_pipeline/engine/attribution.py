@@ -2,10 +2,12 @@
 
 Everything is vectorised over Polars frames. Touchpoints are sorted by (journey key,
 `touch_time_utc`, `id`), so the journey J of an event is a contiguous run `[lo, hi]` of that
-order; asof joins find both ends, and models that credit several touchpoints expand the run.
+order; binary searches find both ends, and models that credit several touchpoints expand the run.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import polars as pl
 
@@ -62,51 +64,40 @@ def _journey_ends(
     )
     event_codes, touch_codes = codes.head(events.height), codes.tail(usable.height)
     ordered = usable.with_columns(code=touch_codes).sort("code", "touch_time_utc", "id")
-    positions = ordered.select("code", "touch_time_utc", pos=pl.int_range(pl.len(), dtype=pl.Int64))
-    # One row per distinct (key, time): asof joins then never have to break ties.
-    stamps = (
-        positions.group_by("code", "touch_time_utc")
-        .agg(first=pl.col("pos").min(), last=pl.col("pos").max())
-        .rename({"touch_time_utc": "stamp"})
-        .sort("stamp")
-    )
     journeys = (
         events.select("event_time_utc", "id", "amount_cents", code=event_codes)
         .with_row_index("row")
         .filter(pl.col("code").is_not_null())
         .sort("event_time_utc", "id")
         .with_row_index("rank")
-        .join_asof(
-            stamps.select("code", "stamp", hi="last"),
-            left_on="event_time_utc",
-            right_on="stamp",
-            by="code",
-            strategy="backward",
-            check_sortedness=False,
-        )
     )
+    # Each (code, time) as one sortable integer, code * span + dense rank of the time among
+    # every time compared here; the ordered touchpoints' keys are then ascending, and
+    # binary searches find both ends of every journey (no joins, no grouping).
     window = request.attribution_window or 0
-    if window == 0:
-        starts = positions.group_by("code").agg(lo=pl.col("pos").min())
-        journeys = journeys.join(starts, on="code", how="left")
-    else:
-        journeys = (
-            journeys.with_columns(oldest=pl.col("event_time_utc") - pl.duration(days=window))
-            .sort("oldest")
-            .join_asof(
-                stamps.select("code", "stamp", lo="first"),
-                left_on="oldest",
-                right_on="stamp",
-                by="code",
-                strategy="forward",
-                check_sortedness=False,
-            )
-        )
-    journeys = journeys.filter(
-        pl.col("lo").is_not_null() & pl.col("hi").is_not_null() & (pl.col("lo") <= pl.col("hi"))
-    ).select(
-        pl.col("row").cast(pl.Int64), pl.col("rank").cast(pl.Int64), "amount_cents", "lo", "hi"
-    )
+    times = [ordered.get_column("touch_time_utc"), journeys.get_column("event_time_utc")]
+    if window:
+        times.append(journeys.get_column("event_time_utc") - dt.timedelta(days=window))
+    ranks = pl.concat(times).rank("dense").cast(pl.Int64)  # from 1
+    span = int(ranks.max() or 0) + 1
+    touches, count = ordered.height, journeys.height
+    touch_keys = ordered.get_column("code").cast(pl.Int64) * span + ranks.head(touches)
+    event_base = journeys.get_column("code").cast(pl.Int64) * span
+    # J[-1]: the last touch of the code at or before the event; J[0]: the first touch of
+    # the code at or after the window's start (rank 0: before any time, i.e. lifetime).
+    after = touch_keys.search_sorted(event_base + ranks.slice(touches, count), side="right")
+    hi = after.cast(pl.Int64) - 1
+    start = ranks.slice(touches + count, count) if window else 0
+    lo = touch_keys.search_sorted(event_base + start, side="left")
+    # No touch of the code in the window: `hi` falls before the code's block or `lo` after
+    # the event's last touch, so lo > hi.
+    journeys = journeys.select(
+        pl.col("row").cast(pl.Int64),
+        pl.col("rank").cast(pl.Int64),
+        "amount_cents",
+        lo=lo.cast(pl.Int64),
+        hi=hi,
+    ).filter(pl.col("lo") <= pl.col("hi"))
     return ordered.drop("code"), journeys
 
 

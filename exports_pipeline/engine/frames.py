@@ -87,8 +87,8 @@ class StoreReader:
             sa.Column("key", sa.Text, nullable=False),
             prefixes=["TEMPORARY"],
         )
-        # Sorted: SQLite then walks the index in order, PostgreSQL's sort is cheaper.
-        values = pl.DataFrame({"key": keys.cast(pl.String).drop_nulls().unique().sort()})
+        # Unsorted: SQLite's IN list and PostgreSQL's hash are built from them either way.
+        values = pl.DataFrame({"key": keys.cast(pl.String).drop_nulls().unique()})
         backend = self._engine.url.get_backend_name()
         if self._adbc is not None:
             with self._adbc.cursor() as cursor:
