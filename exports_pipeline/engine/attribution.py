@@ -147,20 +147,30 @@ def _split_cents(
     `exported` (per ordered touchpoint: may it be exported?) is given, the others are
     dropped before any arithmetic.
     """
-    rows = (
-        journeys.with_columns(pos=pl.int_ranges("lo", pl.col("hi") + 1))
-        .explode("pos")
-        .select(
-            "row",
-            "rank",
-            "amount_cents",
-            "pos",
-            jpos=pl.col("pos") - pl.col("lo"),
-            n=pl.col("hi") - pl.col("lo") + 1,
+    if exported is None:
+        rows = journeys.with_columns(pos=pl.int_ranges("lo", pl.col("hi") + 1)).explode("pos")
+    else:
+        # Expand only the exported positions of each journey: `where` lists them in order,
+        # and binary searches give each journey's slice of it.
+        where = exported.arg_true().cast(pl.Int64)
+        rows = (
+            journeys.with_columns(
+                first=where.search_sorted(journeys.get_column("lo"), side="left").cast(pl.Int64),
+                end=where.search_sorted(journeys.get_column("hi"), side="right").cast(pl.Int64),
+            )
+            .filter(pl.col("first") < pl.col("end"))
+            .with_columns(k=pl.int_ranges("first", "end"))
+            .explode("k")
         )
+        rows = rows.with_columns(pos=where.gather(rows.get_column("k")))
+    rows = rows.select(
+        "row",
+        "rank",
+        "amount_cents",
+        "pos",
+        jpos=pl.col("pos") - pl.col("lo"),
+        n=pl.col("hi") - pl.col("lo") + 1,
     )
-    if exported is not None:
-        rows = rows.filter(exported.gather(rows.get_column("pos")))
     a = pl.col("amount_cents").abs().fill_null(0)
     n = pl.col("n")
     jpos = pl.col("jpos")
