@@ -20,3 +20,21 @@ RUN_LOST = (
 
 def invalid_request_message(reason: str) -> str:
     return f"The export request is invalid: {reason}."
+
+
+STORAGE_UNAVAILABLE = (
+    "The export file could not be stored because the file storage was unavailable. "
+    "Please try again later; if it keeps failing, contact support."
+)
+STORE_UNAVAILABLE = (
+    "The export could not be generated because the events database was unavailable. "
+    "Please try again later; if it keeps failing, contact support."
+)
+STORAGE_FULL = (
+    "The export file could not be saved because the export storage is full. "
+    "Please try again later; if it keeps failing, contact support."
+)
+STORAGE_NOT_WRITABLE = (
+    "The export file could not be saved because the export storage is not writable. "
+    "Please contact support."
+)

@@ -7,7 +7,7 @@ pid for the reconciliation sensor to watch. A failed run is re-run whole (the jo
 deterministic); runs spread over machines through the run launcher, not the executor.
 """
 
-from dagster import in_process_executor, job
+from dagster import JobDefinition, RetryPolicy, in_process_executor, job
 
 from exports_pipeline.pipeline.ops import (
     extract_events,
@@ -17,20 +17,34 @@ from exports_pipeline.pipeline.ops import (
     validate_request,
 )
 from exports_pipeline.pipeline.partitions import export_date_partitions
+from exports_pipeline.pipeline.retries import STORAGE_RETRY_POLICY, STORE_RETRY_POLICY
 
 EXPORT_JOB_NAME = "event_export_job"
 
 
-@job(
-    name=EXPORT_JOB_NAME,
-    partitions_def=export_date_partitions,
-    executor_def=in_process_executor,
-    description="Export one day (the partition, in the space's timezone) of a space's events "
-    "as a gzipped NDJSON file, optionally attributed to touchpoints.",
-)
-def event_export_job() -> None:
-    task = validate_request()
-    extracted = extract_events(task)
-    touchpoints = resolve_ad_hierarchy(task, extracted)
-    rows = split_attribution(task, extracted, touchpoints)
-    publish_export(task, rows)
+def build_export_job(
+    *,
+    storage_retry: RetryPolicy = STORAGE_RETRY_POLICY,
+    store_retry: RetryPolicy = STORE_RETRY_POLICY,
+) -> JobDefinition:
+    """The job; tests pass retry policies with short delays (the code location uses the
+    defaults)."""
+
+    @job(
+        name=EXPORT_JOB_NAME,
+        partitions_def=export_date_partitions,
+        executor_def=in_process_executor,
+        description="Export one day (the partition, in the space's timezone) of a space's "
+        "events as a gzipped NDJSON file, optionally attributed to touchpoints.",
+    )
+    def event_export_job() -> None:
+        task = validate_request()
+        extracted = extract_events.with_retry_policy(store_retry)(task)
+        touchpoints = resolve_ad_hierarchy.with_retry_policy(store_retry)(task, extracted)
+        rows = split_attribution(task, extracted, touchpoints)
+        publish_export.with_retry_policy(storage_retry)(task, rows)
+
+    return event_export_job
+
+
+event_export_job = build_export_job()

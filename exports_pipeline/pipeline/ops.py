@@ -8,6 +8,7 @@ cannot report itself: a killed worker, a cancelled run).
 """
 
 import datetime as dt
+import errno
 import json
 import tempfile
 import time
@@ -37,9 +38,14 @@ from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import (
     CANCELED,
     INTERNAL_ERROR,
+    STORAGE_FULL,
+    STORAGE_NOT_WRITABLE,
+    STORAGE_UNAVAILABLE,
+    STORE_UNAVAILABLE,
     invalid_request_message,
 )
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.retries import STORAGE, STORE, transient_kind, will_retry
 from exports_pipeline.pipeline.workers import current_worker_tags
 from exports_pipeline.settings import Settings
 from exports_pipeline.store.exports import (
@@ -90,11 +96,45 @@ class _Stage:
         self.seconds = time.monotonic() - self._start
         if exc is None:
             return
-        cancelled = isinstance(exc, DagsterExecutionInterruptedError)
-        message = CANCELED if cancelled else INTERNAL_ERROR
-        self.context.log.error(f"export {self.task.export_id} failed: {exc!r}")
+        export_id = self.task.export_id
+        if not isinstance(exc, DagsterExecutionInterruptedError) and will_retry(self.context, exc):
+            # Dagster runs the op again (retry policy): the export stays processing.
+            self.context.log.warning(
+                f"export {export_id}: attempt {self.context.retry_number + 1} failed with a "
+                f"transient error, retrying: {exc!r}"
+            )
+            return
+        message = _user_message(exc)
+        self.context.log.error(f"export {export_id} failed: {exc!r}")
         with self.store.engine.begin() as conn:
-            mark_failed(conn, self.task.export_id, message=message)
+            mark_failed(conn, export_id, message=message)
+        if not isinstance(exc, DagsterExecutionInterruptedError | Failure):
+            # Settled: no retry policy may run the op again for an export already failed.
+            raise Failure(
+                description=message,
+                metadata={"export_id": export_id, "error": repr(exc)},
+                allow_retries=False,
+            ) from exc
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+
+
+def _user_message(exc: BaseException) -> str:
+    """The failed export's message: what went wrong, in terms the customer can act on."""
+    if isinstance(exc, DagsterExecutionInterruptedError):
+        return CANCELED
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return STORAGE_FULL
+    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE:
+        return STORAGE_NOT_WRITABLE
+    kind = transient_kind(exc)
+    if kind == STORAGE:
+        return STORAGE_UNAVAILABLE
+    if kind == STORE:
+        return STORE_UNAVAILABLE
+    return INTERNAL_ERROR
 
 
 def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:

