@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -72,14 +73,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store_backend", metafunc.config.selected_stores)  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def store_url(store_backend: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """URL of a fresh, empty database on the backend under test (not yet migrated)."""
-    if store_backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
+@contextmanager
+def fresh_postgres_database(prefix: str = "exports_test") -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped on exit."""
     admin = sa.create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"exports_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
@@ -90,6 +88,16 @@ def store_url(store_backend: str, tmp_path) -> Iterator[str]:  # type: ignore[no
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def store_url(store_backend: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """URL of a fresh, empty database on the backend under test (not yet migrated)."""
+    if store_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
