@@ -130,9 +130,11 @@ class BackendTerminator:
     were killed (-1: every one), then releases the lock so later queries run.
     """
 
-    def __init__(self, url: str, table: str, times: int) -> None:
+    def __init__(
+        self, url: str, table: str, times: int, on_terminate: Callable[[], None] | None = None
+    ) -> None:
         self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        self.table, self.times = table, times
+        self.table, self.times, self.on_terminate = table, times, on_terminate
         self.terminated = 0
         self._stop = threading.Event()
         self._holder = self.engine.connect()
@@ -156,6 +158,8 @@ class BackendTerminator:
                     .all()
                 )
                 for pid in pids:
+                    if self.on_terminate is not None:
+                        self.on_terminate()
                     kill = sa.text("SELECT pg_terminate_backend(:pid)")
                     if conn.execute(kill, {"pid": pid}).scalar():
                         self.terminated += 1

@@ -18,6 +18,9 @@ The real-process faults (killed worker, daemon and API restarts) are in
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 from dagster import (
     Backoff,
@@ -32,10 +35,14 @@ from dagster_aws.s3 import S3Resource
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import (
+    STORAGE_FULL,
+    STORAGE_NOT_WRITABLE,
     STORAGE_UNAVAILABLE,
+    STORE_UNAVAILABLE,
 )
 from exports_pipeline.pipeline.job import build_export_job
 from exports_pipeline.pipeline.resources import (
+    LocalExportStorageResource,
     S3ExportStorageResource,
     StoreResource,
 )
@@ -48,7 +55,9 @@ from exports_pipeline_tests.pipeline.conftest import (  # noqa: F401 (fixtures)
     store,
 )
 from exports_pipeline_tests.reliability.faults import (
+    BackendTerminator,
     fault_proxy,
+    tiny_full_tmpfs,
 )
 from exports_pipeline_tests.storage.test_s3 import (  # noqa: F401 (fixtures)
     BUCKET,
@@ -169,3 +178,74 @@ def test_s3_down_for_good_fails_the_export_once_with_nothing_stored(
     assert (record.status, record.message) == ("failed", STORAGE_UNAVAILABLE)
     assert record.storage_key is None
     assert _s3_objects(s3_client, resource.prefix) == []
+
+
+# --- The store's connection dropped mid-query (PostgreSQL) -------------------------------
+
+DROPPED_QUERIES = [
+    pytest.param("events", "extract_events", {}, id="extract_events"),
+    pytest.param("ads", "resolve_ad_hierarchy", ATTRIBUTED, id="resolve_ad_hierarchy"),
+]
+
+
+def _local_storage(tmp_path: Path) -> LocalExportStorageResource:
+    return LocalExportStorageResource(
+        root=str(tmp_path / "files"), public_base_url="http://api.test", signing_secret="s"
+    )
+
+
+@pytest.mark.parametrize(("table", "step", "params"), DROPPED_QUERIES)
+def test_a_dropped_store_connection_is_retried_and_the_export_completes(
+    store_backend, store, instance, tmp_path, table, step, params
+):
+    if store_backend != "postgresql":
+        pytest.skip("terminating a server backend needs PostgreSQL")
+    export_id = _queued_export(store, params)
+    killer = BackendTerminator(store.database_url, table, times=2)
+    try:
+        result = _run(store, instance, _local_storage(tmp_path), export_id)
+    finally:
+        killer.close()
+    record = _record(store, export_id)
+    attempts = _attempts(instance, result.run_id, step)
+    print(
+        f"\n{step}: {killer.terminated} queries terminated mid-flight, {attempts} attempts, "
+        f"export {record.status} (survived: {record.status == 'completed'})"
+    )
+    assert killer.terminated == 2
+    assert attempts == 3
+    assert result.success
+    assert (record.status, record.message) == ("completed", None)
+    assert (tmp_path / "files" / record.storage_key).is_file()
+
+
+@pytest.mark.parametrize(("table", "step", "params"), DROPPED_QUERIES)
+def test_a_query_that_keeps_failing_fails_the_export_after_the_last_attempt(
+    store_backend, store, instance, tmp_path, table, step, params
+):
+    if store_backend != "postgresql":
+        pytest.skip("terminating a server backend needs PostgreSQL")
+    export_id = _queued_export(store, params)
+    statuses: list[str] = []
+    killer = BackendTerminator(
+        store.database_url,
+        table,
+        times=-1,
+        on_terminate=lambda: statuses.append(_record(store, export_id).status),
+    )
+    try:
+        result = _run(store, instance, _local_storage(tmp_path), export_id)
+    finally:
+        killer.close()
+    record = _record(store, export_id)
+    attempts = _attempts(instance, result.run_id, step)
+    print(
+        f"\n{step}: every query terminated ({killer.terminated}), {attempts} attempts, "
+        f"export {record.status}: {record.message!r}"
+    )
+    assert not result.success
+    assert attempts == ATTEMPTS and killer.terminated == ATTEMPTS
+    assert statuses == ["processing"] * ATTEMPTS
+    assert (record.status, record.message) == ("failed", STORE_UNAVAILABLE)
+    assert record.storage_key is None
+    assert not (tmp_path / "files").exists()
