@@ -249,3 +249,54 @@ def test_a_query_that_keeps_failing_fails_the_export_after_the_last_attempt(
     assert (record.status, record.message) == ("failed", STORE_UNAVAILABLE)
     assert record.storage_key is None
     assert not (tmp_path / "files").exists()
+
+
+# --- Full or unwritable local storage -----------------------------------------------------
+
+
+def _assert_fails_at_once_with(store, instance, root: Path, message: str, what: str) -> None:  # type: ignore[no-untyped-def]
+    export_id = _queued_export(store)
+    storage = LocalExportStorageResource(
+        root=str(root), public_base_url="http://api.test", signing_secret="s"
+    )
+    result = _run(store, instance, storage, export_id)
+    record = _record(store, export_id)
+    attempts = _attempts(instance, result.run_id, "publish_export")
+    print(f"\n{what}: {attempts} attempt, export {record.status}: {record.message!r}")
+    assert not result.success
+    # Not retried: the same disk gives the same answer; the run ends on the first error.
+    assert attempts == 1
+    assert (record.status, record.message) == ("failed", message)
+    assert record.storage_key is None
+    if root.is_dir():
+        assert [p.name for p in root.rglob("*") if p.is_file() and p.name != "filler"] == []
+
+
+def test_a_full_storage_disk_fails_the_export_at_once(store, instance, tmp_path):
+    try:
+        with tiny_full_tmpfs(tmp_path / "full") as root:
+            _assert_fails_at_once_with(store, instance, root, STORAGE_FULL, "ENOSPC (full tmpfs)")
+    except PermissionError as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+
+
+def test_an_immutable_storage_folder_fails_the_export_at_once(store, instance, tmp_path):
+    root = tmp_path / "immutable"
+    root.mkdir()
+    done = subprocess.run(["chattr", "+i", str(root)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {done.stderr!r}")
+    try:
+        _assert_fails_at_once_with(
+            store, instance, root, STORAGE_NOT_WRITABLE, "EPERM (chattr +i folder)"
+        )
+    finally:
+        subprocess.run(["chattr", "-i", str(root)], check=False)
+
+
+def test_a_storage_root_under_a_file_fails_the_export_at_once(store, instance, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    _assert_fails_at_once_with(
+        store, instance, blocker / "files", STORAGE_NOT_WRITABLE, "ENOTDIR (root under a file)"
+    )
