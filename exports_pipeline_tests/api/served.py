@@ -50,14 +50,15 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-@contextmanager
-def served_api(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[str]:
-    """Start `exports-pipeline api` on a free port; yield its base URL once it is healthy."""
+def start_api(
+    env: dict[str, str], log: Path, *, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `exports-pipeline api` on a free port; (process, base URL) once it is healthy."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**env, "EXPORTS_PUBLIC_BASE_URL": base_url}
     args = [CLI, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -66,20 +67,35 @@ def served_api(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[
                 raise RuntimeError(f"API exited with {process.returncode}:\n{log.read_text()}")
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
+                    return process, base_url
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"API did not become healthy:\n{log.read_text()}")
             time.sleep(0.1)
+    except BaseException:
+        stop_api(process)
+        raise
+
+
+def stop_api(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def served_api(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[str]:
+    """Start `exports-pipeline api` on a free port; yield its base URL once it is healthy."""
+    log.write_bytes(b"")
+    process, base_url = start_api(env, log, workers=workers)
+    try:
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_api(process)
 
 
 def wait_for_fresh_minute(margin_seconds: float = 8.0) -> None:
