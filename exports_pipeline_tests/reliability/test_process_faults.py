@@ -96,8 +96,8 @@ def test_an_api_killed_mid_burst_loses_no_accepted_export(store_engine, store_ur
     lost = sorted(set(accepted) - stored)
     print(
         f"\nAPI SIGKILLed mid-burst: {sent} creates sent, {len(accepted)} accepted (202), "
-        f"{transport_errors} cut off or refused, {len(other_statuses)} other answers; after restart "
-        f"{len(accepted) - len(lost)}/{len(accepted)} accepted exports found, "
+        f"{transport_errors} cut off or refused, {len(other_statuses)} other answers; "
+        f"after restart {len(accepted) - len(lost)}/{len(accepted)} accepted exports found, "
         f"{len(stored) - len(set(accepted))} stored whose answer was lost"
     )
     assert len(accepted) >= KILL_AFTER_ACCEPTED
