@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -13,9 +14,46 @@ from urllib.parse import urlencode
 from exports_pipeline.storage.base import ExportStorage, new_object_key
 from exports_pipeline.storage.signing import sign
 
+PARTIAL_PREFIX = ".partial-"
+
+
+def _partial_prefix(pid: int | None = None) -> str:
+    """`.partial-<host>-<pid>-`: who writes a temporary file, to tell an orphan from a live one."""
+    return f"{PARTIAL_PREFIX}{socket.gethostname()}-{os.getpid() if pid is None else pid}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_partials(folder: Path) -> list[Path]:
+    """Delete this host's temporary files whose writer process is gone (killed mid-write).
+
+    A partial file is never under a key, so no download can reach it; this only frees
+    the space. Files of other hosts (a shared volume) and of live processes stay.
+    """
+    removed = []
+    host_prefix = f"{PARTIAL_PREFIX}{socket.gethostname()}-"
+    for path in folder.glob(f"{host_prefix}*"):
+        pid_text = path.name[len(host_prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
 
 class LocalExportStorage(ExportStorage):
-    """Files under `root`; `publish` copies to a temporary name, fsyncs, then renames."""
+    """Files under `root`; `publish` copies to a temporary name, fsyncs, then renames.
+
+    A writer killed mid-write leaves its `.partial-<host>-<pid>-*` file behind (never under
+    a key, so never downloadable); the next publish into the same folder removes it.
+    """
 
     def __init__(self, root: Path, *, public_base_url: str, signing_secret: str) -> None:
         self.root = root
@@ -34,7 +72,8 @@ class LocalExportStorage(ExportStorage):
         key = new_object_key("", space_id, date)
         final = self.path_of(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".partial-", suffix=".tmp")
+        remove_orphan_partials(final.parent)
+        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=_partial_prefix(), suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out, local_path.open("rb") as src:
                 shutil.copyfileobj(src, out, length=1 << 20)

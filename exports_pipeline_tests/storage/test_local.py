@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,26 @@ def test_download_url_is_signed_for_id_key_and_expiry(storage: LocalExportStorag
     assert not verify("s3cret", **{**ok, "key": "acme/j.ndjson.gz"}, now=0)
     assert not verify("s3cret", **{**ok, "expires": expires + 1}, now=0)
     assert sign("s3cret", export_id=7, key="acme/k.ndjson.gz", expires=expires) == signature
+
+
+def test_publish_removes_partial_files_of_dead_writers_only(
+    storage: LocalExportStorage, tmp_path: Path
+) -> None:
+    """A writer SIGKILLed mid-write leaves `.partial-<host>-<pid>-*`; the next publish into
+    the folder removes it, never a live writer's file nor another host's."""
+    folder = storage.root / "acme" / "2024-01-15"
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    orphan = folder / f".partial-{host}-{dead.pid}-abc123.tmp"
+    live = folder / f".partial-{host}-{os.getpid()}-def456.tmp"
+    elsewhere = folder / f".partial-other-host-{dead.pid}-ghi789.tmp"
+    for path in (orphan, live, elsewhere):
+        path.write_bytes(b"half a file")
+    source = tmp_path / "out.ndjson.gz"
+    source.write_bytes(b"gzip bytes")
+    key = storage.publish(source, space_id="acme", date=DATE, sha256="x")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [live.name, elsewhere.name, Path(key).name]
+    )
