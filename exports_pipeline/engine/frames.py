@@ -56,7 +56,9 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
         column = pl.col(name)
         current = frame.schema[name]
         if dtype == TIMESTAMP and current == pl.String:
-            columns.append(column.str.to_datetime(_SQLITE_TIMESTAMP_PARSE, time_unit="us"))
+            # No cache: the times are mostly distinct, hashing each one costs more than parsing.
+            parsed = column.str.to_datetime(_SQLITE_TIMESTAMP_PARSE, time_unit="us", cache=False)
+            columns.append(parsed)
         elif dtype == TIMESTAMP and isinstance(current, pl.Datetime):
             columns.append(column.dt.replace_time_zone(None).dt.cast_time_unit("us"))
         else:
