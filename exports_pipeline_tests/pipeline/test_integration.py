@@ -370,8 +370,25 @@ def _parent_pid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def _kill_mid_run(deployment: Deployment, export_id: int, *, with_parent: bool) -> float:
-    """SIGKILL the export's run worker (and its parent) mid-run; seconds until it failed."""
+def _stopped(pid: int) -> None:
+    """Wait until `pid` is really stopped (a SIGSTOP lands when a syscall such as fsync
+    returns), so what the test sees on disk is what the frozen worker left."""
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "Tt":
+        time.sleep(0.0005)
+
+
+def _partials(deployment: Deployment) -> list[Path]:
+    return list((deployment.home / "files").rglob(".partial-*"))
+
+
+def _kill_mid_run(
+    deployment: Deployment, export_id: int, *, with_parent: bool, mid_write: bool = False
+) -> float | None:
+    """SIGKILL the export's run worker (and its parent) mid-run; seconds until it failed.
+
+    `mid_write`: kill it while its file is half-published (a `.partial-*` file exists in
+    the storage folder); None when the run got past the write before it was caught.
+    """
     instance = deployment.instance
 
     def the_run():  # type: ignore[no-untyped-def]
@@ -381,14 +398,24 @@ def _kill_mid_run(deployment: Deployment, export_id: int, *, with_parent: bool) 
     run = _wait_for(the_run, "the export's run")
     pid = _wait_for(lambda: worker_pid(instance, instance.get_run_by_id(run.run_id)), "a pid")
     # Freeze the worker at once, then let it on in small steps until the export is
-    # processing: it is then killed in the middle of the run, deterministically.
+    # processing (or, mid_write, its file is being written): it is then killed in the
+    # middle of the run, deterministically.
     os.kill(pid, signal.SIGSTOP)
     deadline = time.monotonic() + WAIT_SECONDS
-    while deployment.record(export_id).status != "processing":
-        assert time.monotonic() < deadline, "the run never started processing"
+
+    def reached() -> bool:
+        if not mid_write:
+            return deployment.record(export_id).status == "processing"
+        return bool(_partials(deployment))
+
+    while not reached():
+        assert time.monotonic() < deadline, "the run never reached the kill point"
+        if mid_write and deployment.record(export_id).status == "completed":
+            return None
         os.kill(pid, signal.SIGCONT)
-        time.sleep(0.02)
+        time.sleep(0.001 if mid_write else 0.02)
         os.kill(pid, signal.SIGSTOP)
+        _stopped(pid)
     if with_parent:
         # The code server that launched the run would notice its child's death; without
         # it nothing in Dagster does, and only export_status_sensor can.
@@ -400,6 +427,8 @@ def _kill_mid_run(deployment: Deployment, export_id: int, *, with_parent: bool) 
     assert status["status"] == "failed"
     assert status["message"] == WORKER_DIED
     assert "download_url" not in status
+    # Nothing under a final name: no key recorded, no finished file of this export.
+    assert deployment.record(export_id).storage_key is None
     _wait_for(
         lambda: instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE,
         "the run to be failed in Dagster",
@@ -407,21 +436,45 @@ def _kill_mid_run(deployment: Deployment, export_id: int, *, with_parent: bool) 
     return detected
 
 
-@pytest.mark.parametrize("with_parent", [False, True], ids=["worker", "worker-and-code-server"])
+def _stored_files(deployment: Deployment) -> set[Path]:
+    return {p for p in (deployment.home / "files").rglob("*.ndjson.gz") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("with_parent", "mid_write"),
+    [(False, False), (True, False), (False, True)],
+    ids=["worker", "worker-and-code-server", "worker-mid-write"],
+)
 def test_a_killed_worker_fails_its_export_and_the_next_one_completes(
-    deployment: Deployment, with_parent: bool
+    deployment: Deployment, with_parent: bool, mid_write: bool
 ):
-    export_id = deployment.create({"date": deployment.export_date.isoformat()})
-    detected = _kill_mid_run(deployment, export_id, with_parent=with_parent)
+    before = _stored_files(deployment)
+    detected = None
+    for _ in range(3):  # mid_write: the write is short; a run may get past it unseen
+        export_id = deployment.create({"date": deployment.export_date.isoformat()})
+        detected = _kill_mid_run(
+            deployment, export_id, with_parent=with_parent, mid_write=mid_write
+        )
+        if detected is not None:
+            break
+        before = _stored_files(deployment)
+    assert detected is not None, "the worker was never caught mid-write"
     print(
-        f"\nkilled worker (code server killed too: {with_parent}) → export failed in "
-        f"{detected:.1f}s"
+        f"\nkilled worker (code server killed too: {with_parent}, mid-write: {mid_write}) → "
+        f"export failed in {detected:.1f}s"
     )
     assert detected < 120
+    # No finished file appeared for the killed export; a half-written one, if any, is only
+    # a `.partial-*` (never under a key, so no URL reaches it).
+    assert _stored_files(deployment) == before
+    orphans = _partials(deployment)
+    assert bool(orphans) == mid_write
     started = time.monotonic()
     later = deployment.create({"date": deployment.export_date.isoformat()})
     assert deployment.wait_settled(later)["status"] == "completed"
-    print(f"next export completed {time.monotonic() - started:.1f}s after its create")
+    print(f"next export (same day) completed {time.monotonic() - started:.1f}s after its create")
+    # Publishing into the same folder removed the dead worker's partial file.
+    assert _partials(deployment) == []
 
 
 def test_exports_queued_while_the_daemon_is_down_run_once_it_is_back(deployment: Deployment):
@@ -432,9 +485,15 @@ def test_exports_queued_while_the_daemon_is_down_run_once_it_is_back(deployment:
     restarted = time.monotonic()
     deployment.services.start("daemon")
     assert [deployment.wait_settled(i)["status"] for i in ids] == ["completed", "completed"]
+    runs = {
+        i: len(deployment.instance.get_runs(filters=RunsFilter(tags={"export_id": str(i)})))
+        for i in ids
+    }
     print(
         f"\ndaemon restart → both queued exports completed in {time.monotonic() - restarted:.1f}s"
+        f"; runs per export {runs}"
     )
+    assert runs == dict.fromkeys(ids, 1)
 
 
 def test_every_export_had_exactly_one_run(deployment: Deployment):
