@@ -128,39 +128,12 @@ def flaky_s3(s3_endpoint, s3_client):  # type: ignore[no-untyped-def]
         yield proxy, resource
 
 
-def test_s3_503_twice_is_retried_with_backoff_and_the_export_completes(
-    store,
-    instance,
-    flaky_s3,
-    s3_client,
+@pytest.mark.parametrize("fail_writes", [2, -1], ids=["twice", "every-attempt"])
+def test_s3_503_is_retried_with_backoff_then_completes_or_fails_with_nothing_stored(
+    store, instance, flaky_s3, s3_client, fail_writes
 ):
     proxy, resource = flaky_s3
-    proxy.fail_writes = 2
-    export_id = _queued_export(store)
-    result = _run(store, instance, resource, export_id)
-    record = _record(store, export_id)
-    attempts = _attempts(instance, result.run_id, "publish_export")
-    print(
-        f"\nS3 503 x2 on publish: {proxy.injected} faults injected, {attempts} attempts, "
-        f"export {record.status} (survived: {record.status == 'completed'})"
-    )
-    assert result.success
-    assert proxy.injected == 2
-    assert attempts == 3
-    assert (record.status, record.message) == ("completed", None)
-    assert _s3_objects(s3_client, resource.prefix) == [record.storage_key]
-    body = s3_client.get_object(Bucket=BUCKET, Key=record.storage_key)["Body"].read()
-    assert len(body) == record.file_size_bytes
-
-
-def test_s3_down_for_good_fails_the_export_once_with_nothing_stored(
-    store,
-    instance,
-    flaky_s3,
-    s3_client,
-):
-    proxy, resource = flaky_s3
-    proxy.fail_writes = -1
+    proxy.fail_writes = fail_writes
     export_id = _queued_export(store)
     # The status each attempt finds when it writes: a retried attempt leaves it processing.
     statuses: list[str] = []
@@ -169,15 +142,23 @@ def test_s3_down_for_good_fails_the_export_once_with_nothing_stored(
     record = _record(store, export_id)
     attempts = _attempts(instance, result.run_id, "publish_export")
     print(
-        f"\nS3 503 on every write: {proxy.injected} faults injected, {attempts} attempts, "
+        f"\nS3 503 on publish: {proxy.injected} faults injected, {attempts} attempts, "
         f"export {record.status}: {record.message!r}"
     )
-    assert not result.success
-    assert attempts == ATTEMPTS and proxy.injected == ATTEMPTS
-    assert statuses == ["processing"] * ATTEMPTS
-    assert (record.status, record.message) == ("failed", STORAGE_UNAVAILABLE)
-    assert record.storage_key is None
-    assert _s3_objects(s3_client, resource.prefix) == []
+    assert statuses == ["processing"] * attempts
+    if fail_writes > 0:
+        assert (proxy.injected, attempts) == (fail_writes, fail_writes + 1)
+        assert result.success
+        assert (record.status, record.message) == ("completed", None)
+        assert _s3_objects(s3_client, resource.prefix) == [record.storage_key]
+        body = s3_client.get_object(Bucket=BUCKET, Key=record.storage_key)["Body"].read()
+        assert len(body) == record.file_size_bytes
+    else:
+        assert (proxy.injected, attempts) == (ATTEMPTS, ATTEMPTS)
+        assert not result.success
+        assert (record.status, record.message) == ("failed", STORAGE_UNAVAILABLE)
+        assert record.storage_key is None
+        assert _s3_objects(s3_client, resource.prefix) == []
 
 
 # --- The store's connection dropped mid-query (PostgreSQL) -------------------------------
@@ -188,67 +169,50 @@ DROPPED_QUERIES = [
 ]
 
 
-def _local_storage(tmp_path: Path) -> LocalExportStorageResource:
+def _local_storage(root: Path) -> LocalExportStorageResource:
     return LocalExportStorageResource(
-        root=str(tmp_path / "files"), public_base_url="http://api.test", signing_secret="s"
+        root=str(root), public_base_url="http://api.test", signing_secret="s"
     )
 
 
 @pytest.mark.parametrize(("table", "step", "params"), DROPPED_QUERIES)
-def test_a_dropped_store_connection_is_retried_and_the_export_completes(
-    store_backend, store, instance, tmp_path, table, step, params
+@pytest.mark.parametrize("times", [2, -1], ids=["twice", "every-attempt"])
+def test_a_dropped_store_connection_is_retried_then_completes_or_fails_at_the_last_attempt(
+    store_backend, store, instance, tmp_path, table, step, params, times
 ):
     if store_backend != "postgresql":
         pytest.skip("terminating a server backend needs PostgreSQL")
     export_id = _queued_export(store, params)
-    killer = BackendTerminator(store.database_url, table, times=2)
+    # The status each terminated query's attempt left: a retried one leaves it processing.
+    statuses: list[str] = []
+    killer = BackendTerminator(
+        store.database_url,
+        table,
+        times=times,
+        on_terminate=lambda: statuses.append(_record(store, export_id).status),
+    )
     try:
-        result = _run(store, instance, _local_storage(tmp_path), export_id)
+        result = _run(store, instance, _local_storage(tmp_path / "files"), export_id)
     finally:
         killer.close()
     record = _record(store, export_id)
     attempts = _attempts(instance, result.run_id, step)
     print(
         f"\n{step}: {killer.terminated} queries terminated mid-flight, {attempts} attempts, "
-        f"export {record.status} (survived: {record.status == 'completed'})"
-    )
-    assert killer.terminated == 2
-    assert attempts == 3
-    assert result.success
-    assert (record.status, record.message) == ("completed", None)
-    assert (tmp_path / "files" / record.storage_key).is_file()
-
-
-@pytest.mark.parametrize(("table", "step", "params"), DROPPED_QUERIES)
-def test_a_query_that_keeps_failing_fails_the_export_after_the_last_attempt(
-    store_backend, store, instance, tmp_path, table, step, params
-):
-    if store_backend != "postgresql":
-        pytest.skip("terminating a server backend needs PostgreSQL")
-    export_id = _queued_export(store, params)
-    statuses: list[str] = []
-    killer = BackendTerminator(
-        store.database_url,
-        table,
-        times=-1,
-        on_terminate=lambda: statuses.append(_record(store, export_id).status),
-    )
-    try:
-        result = _run(store, instance, _local_storage(tmp_path), export_id)
-    finally:
-        killer.close()
-    record = _record(store, export_id)
-    attempts = _attempts(instance, result.run_id, step)
-    print(
-        f"\n{step}: every query terminated ({killer.terminated}), {attempts} attempts, "
         f"export {record.status}: {record.message!r}"
     )
-    assert not result.success
-    assert attempts == ATTEMPTS and killer.terminated == ATTEMPTS
-    assert statuses == ["processing"] * ATTEMPTS
-    assert (record.status, record.message) == ("failed", STORE_UNAVAILABLE)
-    assert record.storage_key is None
-    assert not (tmp_path / "files").exists()
+    assert statuses == ["processing"] * killer.terminated
+    if times > 0:
+        assert (killer.terminated, attempts) == (times, times + 1)
+        assert result.success
+        assert (record.status, record.message) == ("completed", None)
+        assert (tmp_path / "files" / record.storage_key).is_file()
+    else:
+        assert (killer.terminated, attempts) == (ATTEMPTS, ATTEMPTS)
+        assert not result.success
+        assert (record.status, record.message) == ("failed", STORE_UNAVAILABLE)
+        assert record.storage_key is None
+        assert not (tmp_path / "files").exists()
 
 
 # --- Full or unwritable local storage -----------------------------------------------------
@@ -256,10 +220,7 @@ def test_a_query_that_keeps_failing_fails_the_export_after_the_last_attempt(
 
 def _assert_fails_at_once_with(store, instance, root: Path, message: str, what: str) -> None:  # type: ignore[no-untyped-def]
     export_id = _queued_export(store)
-    storage = LocalExportStorageResource(
-        root=str(root), public_base_url="http://api.test", signing_secret="s"
-    )
-    result = _run(store, instance, storage, export_id)
+    result = _run(store, instance, _local_storage(root), export_id)
     record = _record(store, export_id)
     attempts = _attempts(instance, result.run_id, "publish_export")
     print(f"\n{what}: {attempts} attempt, export {record.status}: {record.message!r}")
