@@ -15,14 +15,23 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-S3_503 = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>'
-    b"<Message>Please reduce your request rate. (injected by the test proxy)</Message></Error>"
-)
+S3_ERRORS = {
+    500: (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+        b"<Message>We encountered an internal error. (injected by the test proxy)</Message>"
+        b"</Error>"
+    ),
+    503: (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>'
+        b"<Message>Please reduce your request rate. (injected by the test proxy)</Message>"
+        b"</Error>"
+    ),
+}
 
 
 class FaultProxy(ThreadingHTTPServer):
-    """Forwards HTTP to `upstream`; answers 503 to the next `fail_writes` PUT/POST requests.
+    """Forwards HTTP to `upstream`; answers `status` (S3's 500 or 503) to the next
+    `fail_writes` PUT/POST requests.
 
     `fail_writes = -1` fails every write (a storage that stays down).
     """
@@ -33,6 +42,7 @@ class FaultProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream = urlsplit(upstream)
         self.fail_writes = 0
+        self.status = 503
         self.injected = 0
         self.forwarded_writes = 0
         self.lock = threading.Lock()
@@ -82,7 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         body = self._body()
         if self.server.should_fail(self.command):
-            self._reply(503, {"Content-Type": "application/xml"}, S3_503)
+            status = self.server.status
+            self._reply(status, {"Content-Type": "application/xml"}, S3_ERRORS[status])
             return
         upstream = self.server.upstream
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)

@@ -128,12 +128,16 @@ def flaky_s3(s3_endpoint, s3_client):  # type: ignore[no-untyped-def]
         yield proxy, resource
 
 
-@pytest.mark.parametrize("fail_writes", [2, -1], ids=["twice", "every-attempt"])
-def test_s3_503_is_retried_with_backoff_then_completes_or_fails_with_nothing_stored(
-    store, instance, flaky_s3, s3_client, fail_writes
+@pytest.mark.parametrize(
+    ("status", "fail_writes"),
+    [(503, 2), (500, 2), (503, -1)],
+    ids=["503-twice", "500-twice", "503-every-attempt"],
+)
+def test_s3_5xx_is_retried_with_backoff_then_completes_or_fails_with_nothing_stored(
+    store, instance, flaky_s3, s3_client, status, fail_writes
 ):
     proxy, resource = flaky_s3
-    proxy.fail_writes = fail_writes
+    proxy.status, proxy.fail_writes = status, fail_writes
     export_id = _queued_export(store)
     # The status each attempt finds when it writes: a retried attempt leaves it processing.
     statuses: list[str] = []
@@ -142,7 +146,7 @@ def test_s3_503_is_retried_with_backoff_then_completes_or_fails_with_nothing_sto
     record = _record(store, export_id)
     attempts = _attempts(instance, result.run_id, "publish_export")
     print(
-        f"\nS3 503 on publish: {proxy.injected} faults injected, {attempts} attempts, "
+        f"\nS3 {status} on publish: {proxy.injected} faults injected, {attempts} attempts, "
         f"export {record.status}: {record.message!r}"
     )
     assert statuses == ["processing"] * attempts
