@@ -74,6 +74,8 @@ class StoreReader:
         self._adbc = adbc
         self._conn = conn
         self._temporary_tables = 0
+        # Temporary tables made on a pooled SQLAlchemy connection, dropped on close.
+        self._created: list[sa.Table] = []
 
     def keys_table(self, keys: pl.Series) -> sa.Table:
         """A temporary table of one text column `key` holding the distinct non-null `keys`,
@@ -102,6 +104,7 @@ class StoreReader:
         else:
             assert self._conn is not None
             table.create(self._conn)
+            self._created.append(table)
             if values.height:
                 self._conn.execute(table.insert(), values.to_dicts())
         return table
@@ -139,4 +142,11 @@ def store_reader(engine: sa.Engine) -> Iterator[StoreReader]:
             yield StoreReader(engine, adbc)
         else:
             with engine.connect() as conn:
-                yield StoreReader(engine, None, conn)
+                reader = StoreReader(engine, None, conn)
+                try:
+                    yield reader
+                finally:
+                    # The connection goes back to the pool: its temporary tables must not.
+                    for table in reader._created:
+                        table.drop(conn, checkfirst=True)
+                    conn.commit()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import polars as pl
+import pytest
 import sqlalchemy as sa
 
+from exports_pipeline.engine import frames
 from exports_pipeline.engine.extract import EVENT_SCHEMA, TOUCHPOINT_SCHEMA, extract_events
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store import schema
@@ -186,6 +190,24 @@ def test_only_touchpoints_that_can_matter(store_engine: sa.Engine) -> None:
         )
         assert sorted(extracted.touchpoints["id"].to_list()) == touchpoint_ids, body
         assert extracted.touchpoints.schema == pl.Schema(TOUCHPOINT_SCHEMA)
+
+
+def test_the_same_touchpoints_without_adbc(
+    store_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SQLAlchemy fallback: its temporary key tables live on a pooled connection, so
+    # they must be gone before the next export takes it (the cases run one after another).
+    @contextmanager
+    def no_adbc(engine: sa.Engine) -> Iterator[None]:
+        yield None
+
+    monkeypatch.setattr(frames, "_adbc_connection", no_adbc)
+    _journey_store(store_engine)
+    for body, touchpoint_ids in TOUCHPOINT_CASES * 2:
+        extracted = extract_events(
+            store_engine, space_id="space-1", timezone="UTC", request=_attributed(**body)
+        )
+        assert sorted(extracted.touchpoints["id"].to_list()) == touchpoint_ids, body
 
 
 def test_company_mode_touchpoints_carry_their_profiles_company(store_engine: sa.Engine) -> None:
