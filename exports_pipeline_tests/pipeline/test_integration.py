@@ -6,6 +6,7 @@ mid-run (the export fails in the store and the run in Dagster; a later export su
 Figures (create → completed, kill → failed) are printed, not asserted.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -82,6 +83,9 @@ class Services:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # The daemon's code server outlives a SIGTERM of the daemon: end the whole group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
         for name in list(self.processes):
