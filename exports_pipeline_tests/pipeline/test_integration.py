@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -377,8 +378,25 @@ def _parent_pid(pid: int) -> int:
 def _stopped(pid: int) -> None:
     """Wait until `pid` is really stopped (a SIGSTOP lands when a syscall such as fsync
     returns), so what the test sees on disk is what the frozen worker left."""
-    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "Tt":
-        time.sleep(0.0005)
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in "TtZX":
+            return
+        time.sleep(0.0001)
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def _writing(export_id: int) -> bool:
+    """publish_export has written the file to its temporary folder: the publish is next."""
+    return any(Path(tempfile.gettempdir()).glob(f"tmp*/export-{export_id}.ndjson.gz"))
 
 
 def _partials(deployment: Deployment) -> list[Path]:
@@ -415,9 +433,14 @@ def _kill_mid_run(
     while not reached():
         assert time.monotonic() < deadline, "the run never reached the kill point"
         if mid_write and deployment.record(export_id).status == "completed":
+            os.kill(pid, signal.SIGCONT)  # got past the write unseen: let it finish
             return None
         os.kill(pid, signal.SIGCONT)
-        time.sleep(0.001 if mid_write else 0.02)
+        if mid_write and _writing(export_id):
+            # Around the publish: steps of ~0.1 ms, shorter than copy + fsync + rename.
+            _spin(0.0001)
+        else:
+            time.sleep(0.02)
         os.kill(pid, signal.SIGSTOP)
         _stopped(pid)
     if with_parent:
