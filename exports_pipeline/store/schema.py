@@ -99,8 +99,8 @@ touchpoints = Table(
     Column("source", Text, nullable=False),
     Column("touch_time_utc", DateTime, nullable=False),
     Column("ad_id", Text, nullable=True),
-    Index(None, "space_id", "profile_id", "touch_time_utc"),
-    # Covering: journeys are read from the index alone (migration 0002).
+    # Touchpoints by (space_id, profile_id, touch_time_utc), covering: journeys are read
+    # from the index alone (migrations 0002, 0003).
     Index(
         "ix_touchpoints_journey",
         "space_id",

@@ -301,7 +301,7 @@ def test_indexes_rebuilt_after_a_large_load_are_all_there(
     inspector = sa.inspect(store_engine)
     assert {t.name: sorted(ix["name"] for ix in inspector.get_indexes(t.name))
             for t in EVENTS_STORE_TABLES} == names  # fmt: skip
-    assert "ix_touchpoints_space_id_profile_id_touch_time_utc" in names["touchpoints"]
+    assert "ix_touchpoints_journey" in names["touchpoints"]
     assert counts(store_engine) == {name: len(rows) for name, rows in VALID.items()}
 
 
