@@ -1,13 +1,10 @@
 """Resources read settings when used, never at import, and publish to local disk or S3."""
 
 import hashlib
-from collections.abc import Iterator
 
 import boto3
-import pytest
 from dagster import RunConfig, mem_io_manager
 from dagster_aws.s3 import S3Resource
-from moto.server import ThreadedMotoServer
 
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
@@ -38,17 +35,6 @@ def test_the_default_storage_is_the_one_settings_describe(monkeypatch, tmp_path)
     storage = SettingsExportStorageResource().get_storage()
     assert isinstance(storage, LocalExportStorage)
     assert storage.root == (tmp_path / "files").resolve()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def test_the_job_publishes_to_s3_through_s3resource(store, instance, s3_endpoint, tmp_path):

@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +16,6 @@ import sqlalchemy as sa
 import time_machine
 from boto3.s3.transfer import TransferConfig
 from fastapi.testclient import TestClient
-from moto.server import ThreadedMotoServer
 
 from exports_pipeline.api.app import create_app
 from exports_pipeline.engine.request import ExportRequest
@@ -37,17 +35,6 @@ CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 KEY_RE = re.compile(r"^exports/acme/2024-01-15/[0-9a-f-]{36}\.ndjson\.gz$")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
