@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from exports_pipeline.api.access_log import redact_access_log
 from exports_pipeline.api.errors import install_error_handlers
 from exports_pipeline.api.routes import downloads, exports, health
 from exports_pipeline.settings import Settings
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or Settings()
+        redact_access_log()
         engine = make_engine(resolved.resolved_database_url)
         app.state.settings = resolved
         app.state.engine = engine
