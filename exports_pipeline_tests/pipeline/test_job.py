@@ -18,6 +18,14 @@ from exports_pipeline.store.exports import create_export, exports_with_status, g
 from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
+def _queued_export(store: StoreResource, space_id: str, body: dict) -> int:
+    """An export queued as the API queues it: the body validated, then stored."""
+    with store.engine.begin() as conn:
+        return create_export(
+            conn, space_id=space_id, request=parse_export_request(body), trigger="api"
+        )
+
+
 def _config(**fields) -> RunConfig:
     return RunConfig(ops={"validate_request": ExportRequestConfig(**fields)})
 
@@ -37,13 +45,7 @@ def _stored_file(files_root: Path, key: str) -> bytes:
 def test_sensor_created_export_completes_with_the_engines_file(
     store, resources, instance: DagsterInstance, files_root, tmp_path, params
 ):
-    with store.engine.begin() as conn:
-        export_id = create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({**params, "date": EXPORT_DATE.isoformat()}),
-            trigger="api",
-        )
+    export_id = _queued_export(store, SPACE, {**params, "date": EXPORT_DATE.isoformat()})
     result = event_export_job.execute_in_process(
         partition_key=EXPORT_DATE.isoformat(),
         run_config=_config(export_id=export_id, space_id=SPACE, **params),
@@ -140,13 +142,7 @@ def test_queued_export_for_a_day_after_today_in_its_space_fails_with_the_rule(
 ):
     # The last partition key is today in UTC+14, always the future in UTC-11 (Pago Pago).
     last_key = export_date_partitions.get_last_partition_key()
-    with store.engine.begin() as conn:
-        export_id = create_export(
-            conn,
-            space_id="space-pago",
-            request=parse_export_request({"date": last_key}),
-            trigger="api",
-        )
+    export_id = _queued_export(store, "space-pago", {"date": last_key})
     result = event_export_job.execute_in_process(
         partition_key=last_key,
         run_config=_config(export_id=export_id),
@@ -162,13 +158,7 @@ def test_queued_export_for_a_day_after_today_in_its_space_fails_with_the_rule(
 
 
 def test_export_whose_partition_is_not_its_date_fails(store, resources, instance):
-    with store.engine.begin() as conn:
-        export_id = create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({"date": EXPORT_DATE.isoformat()}),
-            trigger="api",
-        )
+    export_id = _queued_export(store, SPACE, {"date": EXPORT_DATE.isoformat()})
     result = event_export_job.execute_in_process(
         partition_key="2026-03-09",
         run_config=_config(export_id=export_id),
@@ -190,13 +180,7 @@ def test_op_error_marks_the_export_failed_with_a_user_facing_message(store, inst
     broken = LocalExportStorageResource(
         root=str(blocker), public_base_url="http://api.test", signing_secret="s"
     )
-    with store.engine.begin() as conn:
-        export_id = create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({"date": EXPORT_DATE.isoformat()}),
-            trigger="api",
-        )
+    export_id = _queued_export(store, SPACE, {"date": EXPORT_DATE.isoformat()})
     result = event_export_job.execute_in_process(
         partition_key=EXPORT_DATE.isoformat(),
         run_config=_config(export_id=export_id),
@@ -212,13 +196,7 @@ def test_op_error_marks_the_export_failed_with_a_user_facing_message(store, inst
 
 
 def test_a_settled_export_is_not_run_again(store, resources, instance):
-    with store.engine.begin() as conn:
-        export_id = create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({"date": EXPORT_DATE.isoformat()}),
-            trigger="api",
-        )
+    export_id = _queued_export(store, SPACE, {"date": EXPORT_DATE.isoformat()})
     run = dict(
         partition_key=EXPORT_DATE.isoformat(),
         run_config=_config(export_id=export_id),
