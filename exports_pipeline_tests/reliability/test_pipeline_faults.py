@@ -63,7 +63,6 @@ from exports_pipeline_tests.storage.test_s3 import (  # noqa: F401 (fixtures)
     BUCKET,
     aws_env,
     s3_client,
-    s3_endpoint,
 )
 
 FAST_RETRY = RetryPolicy(max_retries=3, delay=0.05, backoff=Backoff.EXPONENTIAL)
