@@ -119,7 +119,8 @@ def test_out_of_range_export_id_is_404(api: TestClient, shared_keys: Keys, expor
     assert response.status_code == 404
 
 
-def test_non_numeric_export_id_is_422(api: TestClient, shared_keys: Keys) -> None:
-    response = api.get(f"{EXPORTS}/abc", headers=_header("Bearer {k.acme}", shared_keys))
+@pytest.mark.parametrize("export_id", ["abc", "1.0", "1e3", "+1", "0x1", " 1"])
+def test_non_numeric_export_id_is_422(api: TestClient, shared_keys: Keys, export_id: str) -> None:
+    response = api.get(f"{EXPORTS}/{export_id}", headers=_header("Bearer {k.acme}", shared_keys))
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "export_id"

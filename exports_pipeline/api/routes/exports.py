@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import BeforeValidator
 
 from exports_pipeline.api.body import parse_create_body, read_body
 from exports_pipeline.api.deps import (
@@ -31,6 +32,16 @@ EXPORTS_PATH = "/public-api/v1/events/exports"
 MAX_EXPORT_ID = 2**63 - 1
 
 router = APIRouter(prefix=EXPORTS_PATH, tags=["exports"])
+
+
+def _whole_number(value: object) -> object:
+    """An export id is written in decimal digits: `1.0`, `1e3` or `+1` name no export."""
+    if isinstance(value, str) and not value.lstrip("-").isdigit():
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
+ExportId = Annotated[int, BeforeValidator(_whole_number)]
 
 CREATED_MESSAGE = (
     "Export queued. Poll the URL in the Location header for its status and download link."
@@ -92,7 +103,7 @@ def create_event_export(
 )
 def get_event_export(
     caller: StatusCaller,
-    export_id: int,
+    export_id: ExportId,
     engine: EngineDep,
     storage: StorageDep,
     settings: SettingsDep,
