@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
-from exports_pipeline.settings import Settings
+from exports_pipeline.settings import Settings, describe_invalid_settings
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.migrate import upgrade
 
@@ -89,6 +90,8 @@ def api(
 ) -> None:
     """Serve the HTTP API with uvicorn (settings from EXPORTS_* environment variables)."""
     import uvicorn
+
+    Settings()  # a broken setting stops here, with its name, not in every worker
 
     uvicorn.run(
         "exports_pipeline.api.app:create_app",
@@ -251,3 +254,14 @@ def subscriptions_remove(
         typer.echo(f"no active subscription {subscription_id}", err=True)
         raise typer.Exit(code=1)
     typer.echo(f"subscription {subscription_id} removed")
+
+
+def main() -> None:
+    """The console script: `app`, with a broken `EXPORTS_*` setting told as one clear error."""
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        typer.echo(describe_invalid_settings(exc), err=True)
+        raise SystemExit(2) from None

@@ -10,7 +10,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,10 +51,12 @@ class Settings(BaseSettings):
         default=dt.date(2020, 1, 1), description="Earliest date an export may ask for."
     )
     download_url_ttl_seconds: int = Field(
-        default=900, description="Lifetime of a download URL (15 minutes)."
+        default=900, ge=1, description="Lifetime of a download URL (15 minutes)."
     )
-    rate_limit_create_per_minute: int = Field(default=5, description="Creates per space/min.")
-    rate_limit_status_per_minute: int = Field(default=30, description="Status reads per space/min.")
+    rate_limit_create_per_minute: int = Field(default=5, ge=1, description="Creates per space/min.")
+    rate_limit_status_per_minute: int = Field(
+        default=30, ge=1, description="Status reads per space/min."
+    )
     subscription_catch_up_days: int = Field(
         default=7,
         ge=1,
@@ -78,3 +80,13 @@ class Settings(BaseSettings):
     @property
     def dagster_home(self) -> Path:
         return self.resolved_home / "dagster"
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """One line per broken setting, naming its environment variable and the rule; the
+    values themselves are left out (a setting may be a secret)."""
+    lines = ["invalid configuration:"]
+    for item in error.errors():
+        variable = "EXPORTS_" + "_".join(str(part) for part in item["loc"]).upper()
+        lines.append(f"  {variable}: {item['msg']}")
+    return "\n".join(lines)
