@@ -56,6 +56,9 @@ _CHUNK_ROWS = 50_000
 # A page cache big enough to keep the indexes' hot pages while millions of rows go in.
 _SQLITE_CACHE_KIB = 512 * 1024
 _REBUILD_INDEXES_FROM = 100_000
+# From this many rows a load refreshes PostgreSQL's planner statistics of the table itself,
+# so the first export after it is planned on the new data, not on autovacuum's schedule.
+_ANALYZE_FROM = 10_000
 _PG_INDEX_MEMORY = "256MB"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -404,7 +407,8 @@ def insert_frame(
     before and rebuilt after the insert: building an index once from all rows is several
     times faster than updating it row by row. Both backends run DDL inside the
     transaction, so a rollback restores them; meanwhile the table is locked against
-    readers on PostgreSQL (it was empty anyway).
+    readers on PostgreSQL (it was empty anyway). On PostgreSQL a large frame is followed by
+    `ANALYZE` of the table (in the transaction: the statistics count from the commit).
     """
     file = file or table.name
     frame = frame.select(list(table_schema(table)))
@@ -428,6 +432,8 @@ def insert_frame(
             _executemany_sqlite(conn, dbapi, table, frame, progress, task)
         for index in rebuild:
             index.create(conn)
+        if postgresql and frame.height >= _ANALYZE_FROM:
+            conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}")
     except (error, sa.exc.DBAPIError) as exc:
         raise LoadError(file, f"the store refused the rows: {exc}".strip()) from exc
 

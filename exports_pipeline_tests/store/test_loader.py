@@ -305,6 +305,24 @@ def test_indexes_rebuilt_after_a_large_load_are_all_there(
     assert counts(store_engine) == {name: len(rows) for name, rows in VALID.items()}
 
 
+def test_a_large_load_refreshes_postgresql_planner_statistics(
+    store_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store_engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics by ANALYZE: PostgreSQL's")
+    monkeypatch.setattr(loader, "_ANALYZE_FROM", 2)
+    analyzed = sa.text("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public'")
+    with store_engine.connect() as conn:
+        assert conn.execute(analyzed).scalars().all() == []
+
+    load_directory(store_engine, write_tables(tmp_path / "in", VALID), progress=False)
+
+    with store_engine.connect() as conn:
+        tables = set(conn.execute(analyzed).scalars())
+    # Tables of 2 rows and more were analysed; the single-row ones were left to autovacuum.
+    assert tables == {name for name, rows in VALID.items() if len(rows) >= 2}
+
+
 def test_rows_the_database_refuses_roll_back_the_load(store_engine: sa.Engine) -> None:
     stored = validate_frame(ads, pl.DataFrame(VALID["ads"]), "ads")
     with store_engine.begin() as conn:
