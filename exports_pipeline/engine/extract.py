@@ -1,18 +1,21 @@
 """Stage 1: the events of one local day and the touchpoints that can matter to them.
 
 Every filter is pushed into SQL (SQLAlchemy Core, portable between SQLite and PostgreSQL);
-the rows travel as Arrow into Polars frames with fixed schemas.
+the rows travel as Arrow into Polars frames with fixed schemas. Each query is split into
+parts (the day into consecutive spans, the day's profiles or companies into groups) that
+the store answers at once on connections of their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 
 import polars as pl
 import sqlalchemy as sa
 
-from exports_pipeline.engine.frames import TIMESTAMP, StoreReader, store_reader
+from exports_pipeline.engine.frames import TIMESTAMP, StoreReader, parallel_reads, store_reader
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.engine.vocabulary import CUSTOM_EVENT_NAMES, PAID_SOURCES, is_paid
 from exports_pipeline.engine.window import day_window_utc
@@ -88,10 +91,26 @@ def with_schema(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataF
     )
 
 
-def _day_events_filter(
-    space_id: str, timezone: str, request: ExportRequest
+def split_window(
+    start: dt.datetime, end: dt.datetime, parts: int
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """`[start, end)` as `parts` consecutive half-open spans that cover it exactly."""
+    span = end - start
+    bounds = [start + span * i // parts for i in range(parts)] + [end]
+    return list(itertools.pairwise(bounds))
+
+
+def split_keys(keys: pl.Series, parts: int) -> list[pl.Series]:
+    """The distinct non-null `keys` dealt into at most `parts` groups (at least one)."""
+    distinct = keys.drop_nulls().unique()
+    count = max(1, min(parts, distinct.len()))
+    return [distinct.gather_every(count, offset) for offset in range(count)]
+
+
+def _events_filter(
+    space_id: str, span: tuple[dt.datetime, dt.datetime], request: ExportRequest
 ) -> list[sa.ColumnElement[bool]]:
-    start, end = day_window_utc(request.date, timezone)
+    start, end = span
     conditions = [
         events.c.space_id == space_id,
         events.c.event_time_utc >= start,
@@ -136,14 +155,19 @@ def _read_configured_names(reader: StoreReader, space_id: str) -> pl.DataFrame:
 
 
 def _read_events(
-    reader: StoreReader, space_id: str, timezone: str, request: ExportRequest
+    reader: StoreReader, space_id: str, timezone: str, request: ExportRequest, parts: int
 ) -> pl.DataFrame:
     needed = needed_event_columns(request)
     read = [name for name in needed if name != "configured_name"]
-    statement = sa.select(*(_event_column(name) for name in read)).where(
-        *_day_events_filter(space_id, timezone, request)
-    )
-    frame = reader.read(statement, {name: EVENT_SCHEMA[name] for name in read})
+    columns = [_event_column(name) for name in read]
+    schema = {name: EVENT_SCHEMA[name] for name in read}
+
+    def read_span(part_reader: StoreReader, span: tuple[dt.datetime, dt.datetime]) -> pl.DataFrame:
+        statement = sa.select(*columns).where(*_events_filter(space_id, span, request))
+        return part_reader.read(statement, schema)
+
+    start, end = day_window_utc(request.date, timezone)
+    frame = pl.concat(reader.map_parts(read_span, split_window(start, end, parts)))
     if "configured_name" in needed:
         configured = _read_configured_names(reader, space_id)
         # Only custom events have a configured name; a standard event is called by its own.
@@ -154,43 +178,55 @@ def _read_events(
 
 
 def _read_touchpoints(
-    reader: StoreReader, space_id: str, request: ExportRequest, event_rows: pl.DataFrame
+    reader: StoreReader,
+    space_id: str,
+    request: ExportRequest,
+    event_rows: pl.DataFrame,
+    parts: int,
 ) -> pl.DataFrame:
     """The touchpoints of the journeys of `event_rows`.
 
     The day's profiles (company mode: the profiles of the day's companies) are handed to
-    the database as a temporary table, so it seeks the touchpoint index once per profile
+    the database as temporary tables, so it seeks the touchpoint index once per profile
     instead of re-reading the day's events; the index covers every column read here.
     """
     times = event_rows["event_time_utc"]
     names = ["id", "profile_id", "source", "touch_time_utc"]
     if request.wants_ad_hierarchy:
         names.append("ad_id")
-    company_of: pl.DataFrame | None = None
-    if request.query_mode == "company":
-        day_companies = reader.keys_table(event_rows["company_id"])
-        company_of = reader.read(
-            sa.select(profiles.c.id, profiles.c.company_id).where(
-                profiles.c.space_id == space_id,
-                profiles.c.company_id.in_(sa.select(day_companies.c.key)),
-            ),
-            {"profile_id": pl.String(), "company_id": pl.String()},
-        )
-        day_profiles = reader.keys_table(company_of["profile_id"])
-    else:
-        day_profiles = reader.keys_table(event_rows["profile_id"])
-    statement = sa.select(*(touchpoints.c[name] for name in names)).where(
-        touchpoints.c.space_id == space_id,
-        touchpoints.c.profile_id.in_(sa.select(day_profiles.c.key)),
-        touchpoints.c.touch_time_utc <= times.max(),
-    )
+    conditions = [touchpoints.c.space_id == space_id, touchpoints.c.touch_time_utc <= times.max()]
     if request.attribution_window:
         oldest = times.min() - dt.timedelta(days=request.attribution_window)
-        statement = statement.where(touchpoints.c.touch_time_utc >= oldest)
+        conditions.append(touchpoints.c.touch_time_utc >= oldest)
     sources = journey_sources(request)
     if sources is not None:
-        statement = statement.where(touchpoints.c.source.in_(sorted(sources)))
-    frame = reader.read(statement, {name: TOUCHPOINT_SCHEMA[name] for name in names})
+        conditions.append(touchpoints.c.source.in_(sorted(sources)))
+    schema = {name: TOUCHPOINT_SCHEMA[name] for name in names}
+
+    def read_profiles(part_reader: StoreReader, profile_ids: pl.Series) -> pl.DataFrame:
+        day_profiles = part_reader.keys_table(profile_ids)
+        statement = sa.select(*(touchpoints.c[name] for name in names)).where(
+            touchpoints.c.profile_id.in_(sa.select(day_profiles.c.key)), *conditions
+        )
+        return part_reader.read(statement, schema)
+
+    def read_companies(part_reader: StoreReader, company_ids: pl.Series) -> pl.DataFrame:
+        day_companies = part_reader.keys_table(company_ids)
+        statement = sa.select(profiles.c.id, profiles.c.company_id).where(
+            profiles.c.space_id == space_id,
+            profiles.c.company_id.in_(sa.select(day_companies.c.key)),
+        )
+        return part_reader.read(statement, {"profile_id": pl.String(), "company_id": pl.String()})
+
+    if request.query_mode == "company":
+        company_of = pl.concat(
+            reader.map_parts(read_companies, split_keys(event_rows["company_id"], parts))
+        )
+        day_profiles = company_of["profile_id"]
+    else:
+        company_of = None
+        day_profiles = event_rows["profile_id"]
+    frame = pl.concat(reader.map_parts(read_profiles, split_keys(day_profiles, parts)))
     if company_of is not None:
         # Every profile read has a company: the company of each touchpoint's profile.
         frame = frame.join(company_of, on="profile_id", how="inner")
@@ -198,7 +234,12 @@ def _read_touchpoints(
 
 
 def extract_events(
-    engine: sa.Engine, *, space_id: str, timezone: str, request: ExportRequest
+    engine: sa.Engine,
+    *,
+    space_id: str,
+    timezone: str,
+    request: ExportRequest,
+    parts: int | None = None,
 ) -> Extracted:
     """The events of `request.date` in the space's `timezone`, and their touchpoints.
 
@@ -207,10 +248,14 @@ def extract_events(
     with events that day (company mode: of every profile of those companies), no later than
     the latest event and no older than the earliest event minus the window (all history for
     window 0), restricted to the sources the model can look at.
+
+    Each query runs in `parts` parts at once (default: `parallel_reads()`); the rows are
+    the same whatever the number, their order within a frame is not part of the contract.
     """
+    parts = parts or parallel_reads()
     with store_reader(engine) as reader:
-        event_rows = _read_events(reader, space_id, timezone, request)
+        event_rows = _read_events(reader, space_id, timezone, request, parts)
         if not request.attributed or event_rows.is_empty():
             return Extracted(events=event_rows, touchpoints=empty_frame(TOUCHPOINT_SCHEMA))
-        touchpoint_rows = _read_touchpoints(reader, space_id, request, event_rows)
+        touchpoint_rows = _read_touchpoints(reader, space_id, request, event_rows, parts)
     return Extracted(events=event_rows, touchpoints=touchpoint_rows)

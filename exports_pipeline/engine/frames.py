@@ -2,14 +2,18 @@
 
 Rows travel as Arrow through ADBC (SQLite and PostgreSQL); any other backend falls back to
 a SQLAlchemy connection. Queries are compiled with literal values for the engine's dialect,
-so the same statement runs on every backend.
+so the same statement runs on every backend. A large read can be split into parts that run
+at once, each on an ADBC connection of its own (both drivers release the GIL while the
+database works).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import sqlalchemy as sa
@@ -22,6 +26,21 @@ _SQLITE_TIMESTAMP_PARSE = "%Y-%m-%d %H:%M:%S%.f"
 _SQLITE_ROWS_PER_BATCH = "1000000000"
 
 TIMESTAMP = pl.Datetime("us")
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# At most this many connections read for one extraction at once.
+_MAX_PARALLEL_READS = 4
+
+Part = TypeVar("Part")
+
+
+def parallel_reads() -> int:
+    """How many parts a large read is split into: the CPUs this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(_MAX_PARALLEL_READS, cpus))
 
 
 def _sqlite_path(engine: sa.Engine) -> str | None:
@@ -39,6 +58,11 @@ def _adbc_connection(engine: sa.Engine) -> Iterator[Any]:
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
         with adbc_sqlite.connect(path) as conn:
+            with conn.cursor() as cursor:
+                # As the store's own engine does: wait for a lock instead of failing at once
+                # (a WAL file opened by several connections at the same moment is one).
+                cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.fetchall()
             yield conn
     elif backend == "postgresql":
         import adbc_driver_postgresql.dbapi as adbc_postgresql
@@ -108,6 +132,25 @@ class StoreReader:
             if values.height:
                 self._conn.execute(table.insert(), values.to_dicts())
         return table
+
+    def map_parts(
+        self, job: Callable[[StoreReader, Part], pl.DataFrame], parts: Sequence[Part]
+    ) -> list[pl.DataFrame]:
+        """`job(reader, part)` for every part, in order of `parts`.
+
+        With ADBC each part runs in a thread on a connection of its own (its temporary
+        tables too), so the parts' queries run at once; otherwise one after another on this
+        reader's connection.
+        """
+        if self._adbc is None or len(parts) < 2:
+            return [job(self, part) for part in parts]
+
+        def run(part: Part) -> pl.DataFrame:
+            with store_reader(self._engine) as reader:
+                return job(reader, part)
+
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="store-read") as pool:
+            return list(pool.map(run, parts))
 
     def read(self, statement: Select, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
         """The rows of `statement` with exactly the columns and types of `schema`.

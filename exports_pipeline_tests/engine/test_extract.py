@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,13 +13,20 @@ import pytest
 import sqlalchemy as sa
 
 from exports_pipeline.engine import frames
-from exports_pipeline.engine.extract import EVENT_SCHEMA, TOUCHPOINT_SCHEMA, extract_events
+from exports_pipeline.engine.extract import (
+    EVENT_SCHEMA,
+    TOUCHPOINT_SCHEMA,
+    extract_events,
+    split_keys,
+    split_window,
+)
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store import schema
-from exports_pipeline_tests.engine.stores import event, insert, space, touchpoint
+from exports_pipeline_tests.engine.stores import event, insert, random_store, space, touchpoint
 
 T = dt.datetime
 US = dt.timedelta(microseconds=1)
+HOUR = dt.timedelta(hours=1)
 
 
 def _request(**body):  # type: ignore[no-untyped-def]
@@ -227,3 +236,96 @@ def test_a_day_without_events(store_engine: sa.Engine) -> None:
     )
     assert extracted.events.is_empty() and extracted.touchpoints.is_empty()
     assert extracted.events.schema == pl.Schema(EVENT_SCHEMA)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+@pytest.mark.parametrize(("timezone", "start", "end"), LOCAL_DAYS)
+def test_split_window_covers_the_day_exactly(
+    timezone: str, start: dt.datetime, end: dt.datetime, parts: int
+) -> None:
+    spans = split_window(start, end, parts)
+    assert len(spans) == parts
+    assert spans[0][0] == start and spans[-1][1] == end
+    assert all(a < b for a, b in spans)
+    assert all(left[1] == right[0] for left, right in itertools.pairwise(spans))
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+def test_split_keys_deals_each_distinct_key_once(parts: int) -> None:
+    keys = pl.Series(["p3", "p1", None, "p2", "p1", "p4", "p5", "p3"])
+    groups = split_keys(keys, parts)
+    assert len(groups) == min(parts, 5)
+    dealt = [key for group in groups for key in group.to_list()]
+    assert sorted(dealt) == ["p1", "p2", "p3", "p4", "p5"]
+    assert split_keys(pl.Series([None], dtype=pl.String), parts)[0].len() == 0
+
+
+def test_events_on_the_boundaries_between_parts_are_read_once(store_engine: sa.Engine) -> None:
+    # Three parts of a UTC day meet at 08:00 and 16:00.
+    space(store_engine)
+    day = T(2024, 11, 3)
+    times = [day, day + 8 * HOUR - US, day + 8 * HOUR, day + 16 * HOUR - US, day + 16 * HOUR]
+    insert(store_engine, schema.events, [event(n, at) for n, at in enumerate(times, 1)])
+    extracted = extract_events(
+        store_engine, space_id="space-1", timezone="UTC", request=_request(), parts=3
+    )
+    assert sorted(extracted.events["id"].to_list()) == [1, 2, 3, 4, 5]
+
+
+def _sorted_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"fields": ["configured_name", "amount", "order_id"]},
+        {"sources": ["email", "google_ads"], "attribution_model": "linear",
+         "attribution_window": 7, "fields": ["ad_id"]},
+        {"query_mode": "company", "sources": ["facebook_ads", "direct"],
+         "attribution_model": "u_shaped", "attribution_window": 0},
+        {"sources": ["google_ads"], "attribution_model": "last_platform_touch",
+         "attribution_window": 30},
+    ],
+    ids=["events", "event fields", "profile journeys", "company journeys", "platform"],
+)  # fmt: skip
+def test_the_same_rows_whatever_the_number_of_parts(store_engine: sa.Engine, body: dict) -> None:
+    random_store(store_engine, seed=7, events=400, date=dt.date(2024, 11, 3))
+    request = _request(**body)
+    results = {
+        parts: extract_events(
+            store_engine, space_id="space-1", timezone="America/New_York", request=request,
+            parts=parts,
+        )
+        for parts in (1, 2, 3, 5)
+    }  # fmt: skip
+    one = results[1]
+    assert one.events.height > 50
+    assert one.touchpoints.height > 10 or not request.attributed
+    for extracted in results.values():
+        assert _sorted_rows(extracted.events).equals(_sorted_rows(one.events))
+        assert _sorted_rows(extracted.touchpoints).equals(_sorted_rows(one.touchpoints))
+
+
+def test_parts_are_read_at_once_on_connections_of_their_own(
+    store_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    random_store(store_engine, seed=7, events=400, date=dt.date(2024, 11, 3))
+    threads: list[str] = []
+    read = frames.StoreReader.read
+
+    def recording_read(reader, statement, schema):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return read(reader, statement, schema)
+
+    monkeypatch.setattr(frames.StoreReader, "read", recording_read)
+    extract_events(
+        store_engine,
+        space_id="space-1",
+        timezone="America/New_York",
+        request=_attributed(query_mode="company"),
+        parts=2,
+    )
+    # Events by two spans, profiles of the companies by two groups, touchpoints by two.
+    assert sum(name.startswith("store-read") for name in threads) == 6
