@@ -1,9 +1,9 @@
 """Stage 1: the events of one local day and the touchpoints that can matter to them.
 
 Every filter is pushed into SQL (SQLAlchemy Core, portable between SQLite and PostgreSQL);
-the rows travel as Arrow into Polars frames with fixed schemas. Each query is split into
-parts (the day into consecutive spans, the day's profiles or companies into groups) that
-the store answers at once on connections of their own.
+the rows travel as Arrow into Polars frames with fixed schemas. On SQLite each query is
+split into parts (the day into consecutive spans, the day's profiles or companies into
+groups) that run at once on connections of their own.
 """
 
 from __future__ import annotations
@@ -249,10 +249,10 @@ def extract_events(
     the latest event and no older than the earliest event minus the window (all history for
     window 0), restricted to the sources the model can look at.
 
-    Each query runs in `parts` parts at once (default: `parallel_reads()`); the rows are
-    the same whatever the number, their order within a frame is not part of the contract.
+    Each query runs in `parts` parts at once (default: `parallel_reads(engine)`); the rows
+    are the same whatever the number, their order within a frame is not part of the contract.
     """
-    parts = parts or parallel_reads()
+    parts = parts or parallel_reads(engine)
     with store_reader(engine) as reader:
         event_rows = _read_events(reader, space_id, timezone, request, parts)
         if not request.attributed or event_rows.is_empty():

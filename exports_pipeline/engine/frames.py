@@ -3,7 +3,7 @@
 Rows travel as Arrow through ADBC (SQLite and PostgreSQL); any other backend falls back to
 a SQLAlchemy connection. Queries are compiled with literal values for the engine's dialect,
 so the same statement runs on every backend. A large read can be split into parts that run
-at once, each on an ADBC connection of its own (both drivers release the GIL while the
+at once, each on an ADBC connection of its own (the drivers release the GIL while the
 database works).
 """
 
@@ -34,8 +34,15 @@ _MAX_PARALLEL_READS = 4
 Part = TypeVar("Part")
 
 
-def parallel_reads() -> int:
-    """How many parts a large read is split into: the CPUs this process may use, at most 4."""
+def parallel_reads(engine: sa.Engine) -> int:
+    """How many parts a large read of `engine`'s store is split into.
+
+    SQLite runs inside this process, one query per thread: as many parts as the CPUs this
+    process may use, at most 4. PostgreSQL plans parallel scans itself, and a semi-join
+    split by keys would scan the touchpoints once per part: one part.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

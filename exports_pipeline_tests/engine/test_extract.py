@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -329,3 +330,10 @@ def test_parts_are_read_at_once_on_connections_of_their_own(
     )
     # Events by two spans, profiles of the companies by two groups, touchpoints by two.
     assert sum(name.startswith("store-read") for name in threads) == 6
+
+
+def test_parts_by_backend() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert frames.parallel_reads(sa.create_engine("sqlite:///store.db")) == min(4, cpus)
+    # PostgreSQL parallelises its own scans; a split semi-join would scan once per part.
+    assert frames.parallel_reads(sa.create_engine("postgresql+psycopg://db/store")) == 1
