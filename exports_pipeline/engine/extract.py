@@ -101,8 +101,9 @@ def split_window(
 
 
 def split_keys(keys: pl.Series, parts: int) -> list[pl.Series]:
-    """The distinct non-null `keys` dealt into at most `parts` groups (at least one)."""
-    distinct = keys.drop_nulls().unique()
+    """The distinct non-null `keys` dealt into at most `parts` groups (at least one), the
+    same groups for the same keys, so that the same request reads its rows in the same order."""
+    distinct = keys.drop_nulls().unique(maintain_order=True)
     count = max(1, min(parts, distinct.len()))
     return [distinct.gather_every(count, offset) for offset in range(count)]
 

@@ -337,3 +337,18 @@ def test_parts_by_backend() -> None:
     assert frames.parallel_reads(sa.create_engine("sqlite:///store.db")) == min(4, cpus)
     # PostgreSQL parallelises its own scans; a split semi-join would scan once per part.
     assert frames.parallel_reads(sa.create_engine("postgresql+psycopg://db/store")) == 1
+
+
+def test_the_same_request_reads_its_rows_in_the_same_order(store_engine: sa.Engine) -> None:
+    random_store(store_engine, seed=7, events=400, date=dt.date(2024, 11, 3))
+    request = _attributed(query_mode="company", fields=["ad_id"])
+    first, *others = (
+        extract_events(
+            store_engine, space_id="space-1", timezone="America/New_York", request=request,
+            parts=3,
+        )
+        for _ in range(5)
+    )  # fmt: skip
+    for extracted in others:
+        assert extracted.events.equals(first.events)
+        assert extracted.touchpoints.equals(first.touchpoints)

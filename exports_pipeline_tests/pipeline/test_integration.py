@@ -135,6 +135,25 @@ class Deployment:
         with self.engine.connect() as conn:
             return get_export(conn, export_id)
 
+    def peek_status(self, export_id: int) -> str | None:
+        """The export's status, or None when the store is locked: a worker frozen by
+        SIGSTOP may hold SQLite's lock (e.g. closing its last connection), and waiting
+        for it while it is frozen would never end."""
+        impatient = sa.create_engine(
+            self.engine.url, connect_args={"timeout": 0.01}, poolclass=sa.pool.NullPool
+        )
+        try:
+            with impatient.connect() as conn:
+                return conn.execute(
+                    sa.select(exports.c.status).where(exports.c.id == export_id)
+                ).scalar_one()
+        except sa.exc.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return None
+        finally:
+            impatient.dispose()
+
     def expected_file(self, space_id: str, body: dict, tmp: Path) -> bytes:
         with self.engine.connect() as conn:
             timezone = get_space(conn, space_id).timezone
@@ -427,12 +446,12 @@ def _kill_mid_run(
 
     def reached() -> bool:
         if not mid_write:
-            return deployment.record(export_id).status == "processing"
+            return deployment.peek_status(export_id) == "processing"
         return bool(_partials(deployment))
 
     while not reached():
         assert time.monotonic() < deadline, "the run never reached the kill point"
-        if mid_write and deployment.record(export_id).status == "completed":
+        if mid_write and deployment.peek_status(export_id) == "completed":
             os.kill(pid, signal.SIGCONT)  # got past the write unseen: let it finish
             return None
         os.kill(pid, signal.SIGCONT)
