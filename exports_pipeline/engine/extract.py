@@ -250,8 +250,8 @@ def extract_events(
     the latest event and no older than the earliest event minus the window (all history for
     window 0), restricted to the sources the model can look at.
 
-    Each query runs in `parts` parts at once (default: `parallel_reads(engine)`); the rows
-    are the same whatever the number, their order within a frame is not part of the contract.
+    Each query runs in `parts` parts at once (default: `parallel_reads(engine)`): the same
+    rows whatever the number, and for one number in the same order every time.
     """
     parts = parts or parallel_reads(engine)
     with store_reader(engine) as reader:

@@ -26,6 +26,7 @@ _SQLITE_TIMESTAMP_PARSE = "%Y-%m-%d %H:%M:%S%.f"
 _SQLITE_ROWS_PER_BATCH = "1000000000"
 
 TIMESTAMP = pl.Datetime("us")
+# How long an ADBC SQLite connection waits for a lock: the store's own engine waits as long.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # At most this many connections read for one extraction at once.
