@@ -43,9 +43,12 @@ class Settings(BaseSettings):
         default="change-me-local-download-signing-secret",
         description="HMAC secret for local-storage download URLs; set it in production.",
     )
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Base URL the API is reached at; used to build local download URLs.",
+    public_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL the API is reached at, for local download URLs; unset: the scheme, "
+            "host and port each status request came to."
+        ),
     )
     earliest_date: dt.date = Field(
         default=dt.date(2020, 1, 1), description="Earliest date an export may ask for."

@@ -33,7 +33,8 @@ class ExportStorage(ABC):
     def download_url(
         self, key: str, *, export_id: int, date: dt.date, expires_in_seconds: int
     ) -> str:
-        """A URL that serves the file for `expires_in_seconds`, then stops working (403)."""
+        """A URL that serves the file for `expires_in_seconds`, then stops working (403);
+        it may be a path on the API, which the API resolves against the request's URL."""
 
     @abstractmethod
     def exists(self, key: str) -> bool:

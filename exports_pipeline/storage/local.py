@@ -55,9 +55,11 @@ class LocalExportStorage(ExportStorage):
     a key, so never downloadable); the next publish into the same folder removes it.
     """
 
-    def __init__(self, root: Path, *, public_base_url: str, signing_secret: str) -> None:
+    def __init__(self, root: Path, *, public_base_url: str | None, signing_secret: str) -> None:
         self.root = root
-        self.public_base_url = public_base_url.rstrip("/")
+        # Without a base URL, download URLs are paths on the API (the API makes them
+        # absolute with the URL each request came to).
+        self.public_base_url = (public_base_url or "").rstrip("/")
         self.signing_secret = signing_secret
 
     def path_of(self, key: str) -> Path:

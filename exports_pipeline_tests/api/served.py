@@ -53,10 +53,12 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 def start_api(
     env: dict[str, str], log: Path, *, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `exports-pipeline api` on a free port; (process, base URL) once it is healthy."""
+    """Start `exports-pipeline api` on a free port; (process, base URL) once it is healthy.
+
+    EXPORTS_PUBLIC_BASE_URL is left as `env` has it: unset, download URLs are on the URL
+    each request came to."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {**env, "EXPORTS_PUBLIC_BASE_URL": base_url}
     args = [CLI, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with log.open("ab") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import time_machine
 from fastapi.testclient import TestClient
 
+from exports_pipeline.api.app import create_app
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import (
@@ -19,7 +20,13 @@ from exports_pipeline.store.exports import (
     mark_failed,
     mark_processing,
 )
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, completed_export
+from exports_pipeline_tests.api.conftest import (
+    EXPORTS,
+    Keys,
+    bearer,
+    completed_export,
+    make_settings,
+)
 
 CREATED = dt.datetime(2024, 6, 15, 8, 30, 5, 123456)
 NOW = dt.datetime(2024, 6, 15, 12, 0, 0, tzinfo=dt.UTC)
@@ -118,3 +125,23 @@ def test_completed_has_a_fresh_url_each_call_and_the_file_facts(
     assert download.content == stored.content
     assert hashlib.sha256(download.content).hexdigest() == first["sha256"]
     assert gzip.decompress(download.content).endswith(b"\n")
+
+
+def test_without_a_public_base_url_the_download_url_is_on_the_url_of_the_request(
+    store_url: str,
+    store_engine: sa.Engine,
+    keys: Keys,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(store_url, tmp_path / "home", public_base_url=None)
+    storage = LocalExportStorage(
+        settings.resolved_storage_dir, public_base_url=None, signing_secret=settings.signing_secret
+    )
+    stored = completed_export(store_engine, storage, tmp_path)
+    with TestClient(create_app(settings), base_url="https://exports.example:9443") as client:
+        body = client.get(f"{EXPORTS}/{stored.export_id}", headers=bearer(keys.acme)).json()
+        url = body["download_url"]
+        assert url.startswith(
+            f"https://exports.example:9443{EXPORTS}/{stored.export_id}/download?expires="
+        )
+        assert client.get(url).content == stored.content

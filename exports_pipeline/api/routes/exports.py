@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from typing import Annotated
+from urllib.parse import urljoin
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BeforeValidator
 
 from exports_pipeline.api.body import parse_create_body, read_body
@@ -102,6 +103,7 @@ def create_event_export(
     },
 )
 def get_event_export(
+    request: Request,
     caller: StatusCaller,
     export_id: ExportId,
     engine: EngineDep,
@@ -123,9 +125,14 @@ def get_event_export(
     if record.status == COMPLETED and record.storage_key:
         now = int(time.time())
         ttl = settings.download_url_ttl_seconds
-        status.download_url = storage.download_url(
+        url = storage.download_url(
             record.storage_key, export_id=record.id, date=record.date, expires_in_seconds=ttl
         )
+        if url.startswith("/"):
+            # A path on the API (local storage without EXPORTS_PUBLIC_BASE_URL): on the
+            # scheme, host and port this request came to.
+            url = urljoin(str(request.base_url), url)
+        status.download_url = url
         status.completed_at = record.completed_at
         status.expires_at = dt.datetime.fromtimestamp(now + ttl, dt.UTC)
         status.row_count = record.row_count
