@@ -18,7 +18,6 @@ export EXPORTS_HOME="$(mkdir -p "${EXPORTS_HOME:-.exports}" && cd "${EXPORTS_HOM
 export DAGSTER_HOME="$EXPORTS_HOME/dagster"
 API_PORT="${API_PORT:-8000}"
 UI_PORT="${UI_PORT:-3000}"
-export EXPORTS_PUBLIC_BASE_URL="${EXPORTS_PUBLIC_BASE_URL:-http://127.0.0.1:$API_PORT}"
 RUN_DIR="$EXPORTS_HOME/run"
 BIN="$REPO/.venv/bin"
 API_URL="http://127.0.0.1:$API_PORT"
