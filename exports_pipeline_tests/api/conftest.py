@@ -198,3 +198,9 @@ def shared_engine(shared_store_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture(scope="module")
 def shared_keys(shared_engine: sa.Engine) -> Keys:
     return seed_spaces(shared_engine)
+
+
+@pytest.fixture
+def stored(store_engine: sa.Engine, storage: LocalExportStorage, tmp_path: Path) -> StoredFile:
+    """A completed export of acme, its file in local storage."""
+    return completed_export(store_engine, storage, tmp_path)

@@ -18,6 +18,7 @@ from exports_pipeline_tests.api.conftest import (
     EXPORTS,
     SIGNING_SECRET,
     Keys,
+    StoredFile,
     bearer,
     completed_export,
 )
@@ -53,13 +54,8 @@ def _get(client: TestClient, url: str, *, at: dt.datetime = NOW) -> tuple[int, b
 
 
 def test_valid_url_serves_the_file_until_it_expires(
-    client: TestClient,
-    keys: Keys,
-    store_engine: sa.Engine,
-    storage: LocalExportStorage,
-    tmp_path: Path,
+    client: TestClient, keys: Keys, stored: StoredFile
 ) -> None:
-    stored = completed_export(store_engine, storage, tmp_path)
     url = _minted_url(client, keys, stored.export_id)
     assert url.startswith(f"http://testserver{EXPORTS}/{stored.export_id}/download?")
     assert _get(client, url) == (200, stored.content)
@@ -105,8 +101,8 @@ def test_altered_urls_are_403(
     store_engine: sa.Engine,
     storage: LocalExportStorage,
     tmp_path: Path,
+    stored: StoredFile,
 ) -> None:
-    stored = completed_export(store_engine, storage, tmp_path)
     other = completed_export(store_engine, storage, tmp_path)
     url = _minted_url(client, keys, stored.export_id)
     for case, altered in _tampered(url, stored.export_id, other.export_id).items():
@@ -132,15 +128,10 @@ def test_traversal_attempts_never_serve_a_file(client: TestClient, path: str) ->
 
 
 def test_a_storage_key_outside_the_root_is_refused_even_when_signed(
-    client: TestClient,
-    keys: Keys,
-    store_engine: sa.Engine,
-    storage: LocalExportStorage,
-    tmp_path: Path,
+    client: TestClient, store_engine: sa.Engine, tmp_path: Path, stored: StoredFile
 ) -> None:
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("do not serve")
-    stored = completed_export(store_engine, storage, tmp_path)
     escaping = "../" * 12 + str(secret_file).lstrip("/")
     with store_engine.begin() as conn:
         conn.execute(
@@ -155,13 +146,8 @@ def test_a_storage_key_outside_the_root_is_refused_even_when_signed(
 
 
 def test_a_removed_file_is_404(
-    client: TestClient,
-    keys: Keys,
-    store_engine: sa.Engine,
-    storage: LocalExportStorage,
-    tmp_path: Path,
+    client: TestClient, keys: Keys, storage: LocalExportStorage, stored: StoredFile
 ) -> None:
-    stored = completed_export(store_engine, storage, tmp_path)
     url = _minted_url(client, keys, stored.export_id)
     storage.delete(stored.key)
     assert _get(client, url)[0] == 404

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-from pathlib import Path
 
 import sqlalchemy as sa
 import time_machine
@@ -13,20 +12,14 @@ from fastapi.testclient import TestClient
 
 from exports_pipeline.api.app import create_app
 from exports_pipeline.engine.request import ExportRequest
-from exports_pipeline.storage.local import LocalExportStorage
+from exports_pipeline.settings import Settings
 from exports_pipeline.store.exports import (
     QUEUED_MESSAGE,
     create_export,
     mark_failed,
     mark_processing,
 )
-from exports_pipeline_tests.api.conftest import (
-    EXPORTS,
-    Keys,
-    bearer,
-    completed_export,
-    make_settings,
-)
+from exports_pipeline_tests.api.conftest import EXPORTS, Keys, StoredFile, bearer
 
 CREATED = dt.datetime(2024, 6, 15, 8, 30, 5, 123456)
 NOW = dt.datetime(2024, 6, 15, 12, 0, 0, tzinfo=dt.UTC)
@@ -82,13 +75,8 @@ def test_failed_carries_the_user_facing_reason(
 
 
 def test_completed_has_a_fresh_url_each_call_and_the_file_facts(
-    client: TestClient,
-    keys: Keys,
-    store_engine: sa.Engine,
-    storage: LocalExportStorage,
-    tmp_path: Path,
+    client: TestClient, keys: Keys, stored: StoredFile
 ) -> None:
-    stored = completed_export(store_engine, storage, tmp_path)
     with time_machine.travel(NOW, tick=False):
         first = client.get(f"{EXPORTS}/{stored.export_id}", headers=bearer(keys.acme)).json()
     with time_machine.travel(NOW + dt.timedelta(seconds=42), tick=False):
@@ -128,17 +116,10 @@ def test_completed_has_a_fresh_url_each_call_and_the_file_facts(
 
 
 def test_without_a_public_base_url_the_download_url_is_on_the_url_of_the_request(
-    store_url: str,
-    store_engine: sa.Engine,
-    keys: Keys,
-    tmp_path: Path,
+    settings: Settings, keys: Keys, stored: StoredFile
 ) -> None:
-    settings = make_settings(store_url, tmp_path / "home", public_base_url=None)
-    storage = LocalExportStorage(
-        settings.resolved_storage_dir, public_base_url=None, signing_secret=settings.signing_secret
-    )
-    stored = completed_export(store_engine, storage, tmp_path)
-    with TestClient(create_app(settings), base_url="https://exports.example:9443") as client:
+    app = create_app(settings.model_copy(update={"public_base_url": None}))
+    with TestClient(app, base_url="https://exports.example:9443") as client:
         body = client.get(f"{EXPORTS}/{stored.export_id}", headers=bearer(keys.acme)).json()
         url = body["download_url"]
         assert url.startswith(
