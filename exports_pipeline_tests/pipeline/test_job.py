@@ -14,7 +14,12 @@ from exports_pipeline.pipeline.failures import STORAGE_NOT_WRITABLE
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.partitions import export_date_partitions
 from exports_pipeline.pipeline.resources import LocalExportStorageResource, StoreResource
-from exports_pipeline.store.exports import create_export, exports_with_status, get_export
+from exports_pipeline.store.exports import (
+    ExportRecord,
+    create_export,
+    exports_with_status,
+    get_export,
+)
 from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
@@ -39,6 +44,24 @@ def _expected_file(store: StoreResource, params: dict, tmp_path: Path) -> bytes:
 
 def _stored_file(files_root: Path, key: str) -> bytes:
     return (files_root / key).read_bytes()
+
+
+def _failed_run(
+    store: StoreResource, export_id: int, partition_key: str, resources: dict, instance
+) -> ExportRecord:
+    """Run the job for a queued export, which must fail; the export's record after it."""
+    result = event_export_job.execute_in_process(
+        partition_key=partition_key,
+        run_config=_config(export_id=export_id),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    with store.engine.connect() as conn:
+        record = get_export(conn, export_id)
+    assert record is not None
+    return record
 
 
 @pytest.mark.parametrize("params", [{}, ATTRIBUTED], ids=["plain", "attributed"])
@@ -143,32 +166,14 @@ def test_queued_export_for_a_day_after_today_in_its_space_fails_with_the_rule(
     # The last partition key is today in UTC+14, always the future in UTC-11 (Pago Pago).
     last_key = export_date_partitions.get_last_partition_key()
     export_id = _queued_export(store, "space-pago", {"date": last_key})
-    result = event_export_job.execute_in_process(
-        partition_key=last_key,
-        run_config=_config(export_id=export_id),
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
-    assert not result.success
-    with store.engine.connect() as conn:
-        record = get_export(conn, export_id)
+    record = _failed_run(store, export_id, last_key, resources, instance)
     assert record.status == "failed"
     assert "date: must not be after today" in record.message
 
 
 def test_export_whose_partition_is_not_its_date_fails(store, resources, instance):
     export_id = _queued_export(store, SPACE, {"date": EXPORT_DATE.isoformat()})
-    result = event_export_job.execute_in_process(
-        partition_key="2026-03-09",
-        run_config=_config(export_id=export_id),
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
-    assert not result.success
-    with store.engine.connect() as conn:
-        record = get_export(conn, export_id)
+    record = _failed_run(store, export_id, "2026-03-09", resources, instance)
     assert record.status == "failed"
     assert "is not the export date 2026-03-10" in record.message
 
@@ -181,16 +186,13 @@ def test_op_error_marks_the_export_failed_with_a_user_facing_message(store, inst
         root=str(blocker), public_base_url="http://api.test", signing_secret="s"
     )
     export_id = _queued_export(store, SPACE, {"date": EXPORT_DATE.isoformat()})
-    result = event_export_job.execute_in_process(
-        partition_key=EXPORT_DATE.isoformat(),
-        run_config=_config(export_id=export_id),
-        resources={"store": store, "export_storage": broken},
-        instance=instance,
-        raise_on_error=False,
+    record = _failed_run(
+        store,
+        export_id,
+        EXPORT_DATE.isoformat(),
+        {"store": store, "export_storage": broken},
+        instance,
     )
-    assert not result.success
-    with store.engine.connect() as conn:
-        record = get_export(conn, export_id)
     assert (record.status, record.message) == ("failed", STORAGE_NOT_WRITABLE)
     assert record.storage_key is None
 
