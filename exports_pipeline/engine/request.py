@@ -30,7 +30,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from exports_pipeline.engine.vocabulary import (
@@ -153,12 +152,15 @@ AttributionWindow = Annotated[
 ]
 
 
-def _no_null_defaults(schema: dict[str, Any]) -> None:
-    # An absent optional field has no value; documenting `"default": null` would invite
-    # the null the rules refuse.
-    for prop in schema.get("properties", {}).values():
-        if "default" in prop and prop["default"] is None:
+def _without_nulls(schema: dict[str, Any]) -> None:
+    # An optional field is absent or valid: document neither `null` among its types nor
+    # `"default": null`, both of which would invite the null the rules refuse.
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("default", ...) is None:
             del prop["default"]
+        kinds = [k for k in prop.pop("anyOf", ()) if k != {"type": "null"}]
+        if kinds:
+            schema["properties"][name] = {**kinds[0], **prop}
 
 
 class ExportRequest(BaseModel):
@@ -173,25 +175,25 @@ class ExportRequest(BaseModel):
         extra="forbid",
         frozen=True,
         title="CreateExportRequest",
-        json_schema_extra=_no_null_defaults,
+        json_schema_extra=_without_nulls,
     )
 
     date: ExportDate
     query_mode: Literal[QUERY_MODES] = "profile"  # type: ignore[valid-type]
-    event_names: EventNames | SkipJsonSchema[None] = Field(
+    event_names: EventNames | None = Field(
         default=None, description="Only these events (default: all)."
     )
-    sources: Sources | SkipJsonSchema[None] = Field(
+    sources: Sources | None = Field(
         default=None, description="Attribute events to touchpoints of these traffic sources."
     )
-    attribution_model: AttributionModel | SkipJsonSchema[None] = Field(
+    attribution_model: AttributionModel | None = Field(
         default=None, description="Required when sources is given."
     )
-    attribution_window: AttributionWindow | SkipJsonSchema[None] = Field(
+    attribution_window: AttributionWindow | None = Field(
         default=None,
         description="Lookback in days (0 = lifetime); required when sources is given.",
     )
-    fields: ExportFields | SkipJsonSchema[None] = Field(
+    fields: ExportFields | None = Field(
         default=None, description="Fields of each row besides the always-included ones."
     )
 
@@ -252,6 +254,7 @@ def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(field, rule) for each broken rule combining fields, read off the raw input so
     they are reported even when a field breaks its own rule."""
     errors: list[tuple[str, str]] = []
+    data = {key: value for key, value in data.items() if value is not None}  # each reported
     if "sources" not in data:
         for key in ("attribution_model", "attribution_window"):
             if key in data:
