@@ -9,20 +9,14 @@ from typing import Any
 from dagster import Config
 from pydantic import Field
 
-from exports_pipeline.engine.request import params_from_json
+from exports_pipeline.engine.request import ExportRequest, params_from_json
 
 SPACE_TAG = "space_id"
 REQUEST_TAG = "export_request"
 
-# The request fields of the API body (SPEC 2.1) other than `date`, which is the partition key.
-REQUEST_FIELDS = (
-    "query_mode",
-    "event_names",
-    "sources",
-    "attribution_model",
-    "attribution_window",
-    "fields",
-)
+# The request fields of the API body (SPEC 2.1) other than `date`, which is the partition
+# key; the config below declares each of them for the launchpad form.
+REQUEST_FIELDS = tuple(name for name in ExportRequest.model_fields if name != "date")
 
 
 class ExportRequestConfig(Config):
