@@ -176,10 +176,10 @@ def subscriptions_add(
 ) -> None:
     """Subscribe a space: the schedule queues one export per local day once it has ended."""
     import datetime as dt
-    import json
 
     from exports_pipeline.engine.request import (
         InvalidExportRequest,
+        params_from_json,
         parse_export_request,
         today_in,
     )
@@ -187,13 +187,10 @@ def subscriptions_add(
     from exports_pipeline.store.subscriptions import add_subscription
 
     try:
-        params = json.loads(request)
-    except json.JSONDecodeError as exc:
-        typer.echo(f"--request is not JSON: {exc}", err=True)
+        params = params_from_json(request)
+    except ValueError as exc:
+        typer.echo(f"--request {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    if not isinstance(params, dict) or "date" in params:
-        typer.echo("--request must be a JSON object without a date", err=True)
-        raise typer.Exit(code=2)
     engine = make_engine(Settings().resolved_database_url)
     with engine.begin() as conn:
         found = get_space(conn, space)

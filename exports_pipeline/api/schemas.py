@@ -1,8 +1,6 @@
-"""Response models and the documented request body of the export endpoints.
+"""Response models of the export endpoints and their documented errors.
 
-The create endpoint parses its body itself (strict JSON, every rule of SPEC 2.1 with
-field errors); `CREATE_REQUEST_SCHEMA` only describes that body in OpenAPI, built from
-the same vocabularies the rules use so the two cannot drift apart.
+The create body is `engine.request.ExportRequest`, documented from that model.
 """
 
 from __future__ import annotations
@@ -11,74 +9,6 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
-
-from exports_pipeline.engine.vocabulary import (
-    ATTRIBUTION_MODELS,
-    ATTRIBUTION_WINDOWS,
-    EVENT_NAMES,
-    EXPORT_FIELDS,
-    QUERY_MODES,
-    SOURCES,
-    STANDARD_EVENT_NAMES,
-)
-
-
-def _string_list(values: list[str], most: int, description: str) -> dict[str, Any]:
-    return {
-        "type": "array",
-        "items": {"type": "string", "enum": values},
-        "minItems": 1,
-        "maxItems": most,
-        "uniqueItems": True,
-        "description": description,
-    }
-
-
-_EVENT_NAMES = list(STANDARD_EVENT_NAMES) + sorted(
-    set(EVENT_NAMES) - set(STANDARD_EVENT_NAMES), key=lambda n: int(n.rsplit("_", 1)[1])
-)
-
-CREATE_REQUEST_SCHEMA: dict[str, Any] = {
-    "title": "CreateExportRequest",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["date"],
-    "properties": {
-        "date": {
-            "type": "string",
-            "format": "date",
-            "pattern": r"^\d{4}-\d{2}-\d{2}$",
-            "description": "Day to export (YYYY-MM-DD) in the space's timezone; not after "
-            "today there, not before the earliest exportable date (default 2020-01-01).",
-            "example": "2024-01-15",
-        },
-        "query_mode": {"type": "string", "enum": list(QUERY_MODES), "default": "profile"},
-        "event_names": _string_list(_EVENT_NAMES, 10, "Only these events (default: all)."),
-        "sources": _string_list(
-            list(SOURCES), 15, "Attribute events to touchpoints of these traffic sources."
-        ),
-        "attribution_model": {
-            "type": "string",
-            "enum": list(ATTRIBUTION_MODELS),
-            "description": "Required when sources is given.",
-        },
-        "attribution_window": {
-            "type": "integer",
-            "enum": list(ATTRIBUTION_WINDOWS),
-            "description": "Lookback in days (0 = lifetime); required when sources is given.",
-        },
-        "fields": _string_list(
-            list(EXPORT_FIELDS), 20, "Fields of each row besides the always-included ones."
-        ),
-    },
-}
-
-CREATE_OPENAPI_EXTRA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": CREATE_REQUEST_SCHEMA}},
-    }
-}
 
 
 class FieldErrorBody(BaseModel):

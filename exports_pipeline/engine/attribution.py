@@ -7,8 +7,6 @@ order; binary searches find both ends, and models that credit several touchpoint
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
 from exports_pipeline.engine.extract import journey_key, journey_sources
@@ -74,10 +72,10 @@ def _journey_ends(
     # Each (code, time) as one sortable integer, code * span + dense rank of the time among
     # every time compared here; the ordered touchpoints' keys are then ascending, and
     # binary searches find both ends of every journey (no joins, no grouping).
-    window = request.attribution_window or 0
+    lookback = request.lookback
     times = [ordered.get_column("touch_time_utc"), journeys.get_column("event_time_utc")]
-    if window:
-        times.append(journeys.get_column("event_time_utc") - dt.timedelta(days=window))
+    if lookback is not None:
+        times.append(journeys.get_column("event_time_utc") - lookback)
     ranks = pl.concat(times).rank("dense").cast(pl.Int64)  # from 1
     span = int(ranks.max() or 0) + 1
     touches, count = ordered.height, journeys.height
@@ -87,7 +85,7 @@ def _journey_ends(
     # the code at or after the window's start (rank 0: before any time, i.e. lifetime).
     after = touch_keys.search_sorted(event_base + ranks.slice(touches, count), side="right")
     hi = after.cast(pl.Int64) - 1
-    start = ranks.slice(touches + count, count) if window else 0
+    start = ranks.slice(touches + count, count) if lookback is not None else 0
     lo = touch_keys.search_sorted(event_base + start, side="left")
     # No touch of the code in the window: `hi` falls before the code's block or `lo` after
     # the event's last touch, so lo > hi.

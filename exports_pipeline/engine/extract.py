@@ -196,9 +196,8 @@ def _read_touchpoints(
     if request.wants_ad_hierarchy:
         names.append("ad_id")
     conditions = [touchpoints.c.space_id == space_id, touchpoints.c.touch_time_utc <= times.max()]
-    if request.attribution_window:
-        oldest = times.min() - dt.timedelta(days=request.attribution_window)
-        conditions.append(touchpoints.c.touch_time_utc >= oldest)
+    if request.lookback is not None:
+        conditions.append(touchpoints.c.touch_time_utc >= times.min() - request.lookback)
     sources = journey_sources(request)
     if sources is not None:
         conditions.append(touchpoints.c.source.in_(sorted(sources)))

@@ -1,30 +1,48 @@
 """The export request and its rules (SPEC 2.1), shared by the API and the pipeline.
 
-`parse_export_request` turns untrusted JSON-like input into an `ExportRequest` or raises
-`InvalidExportRequest` carrying one `FieldError` per broken rule, each naming the field
-and the rule. `check_export_date` adds the rules that need the space's timezone.
+`ExportRequest` is the one schema: each field declares its rule (its OpenAPI schema is
+generated from it), and a model validator adds the rules that combine fields.
+`parse_export_request` turns untrusted JSON-decoded input into an `ExportRequest` or
+raises `InvalidExportRequest` carrying one `FieldError` per broken rule, each naming the
+field and the rule. `check_export_date` is the second, explicit step: the rules that
+need the space's timezone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from exports_pipeline.engine.vocabulary import (
     AD_HIERARCHY_FIELDS,
     ATTRIBUTION_MODELS,
     ATTRIBUTION_ONLY_FIELDS,
     ATTRIBUTION_WINDOWS,
-    EVENT_NAMES,
+    CUSTOM_EVENT_NAMES,
     EXPORT_FIELDS,
     PAID_ONLY_MODELS,
-    SOURCE_SET,
+    QUERY_MODES,
+    SOURCES,
+    STANDARD_EVENT_NAMES,
     is_paid,
 )
 
@@ -51,75 +69,177 @@ class InvalidExportRequest(ValueError):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def _list_rule(
-    values: list[str], *, allowed: frozenset[str] | tuple[str, ...], most: int, what: str
-) -> list[str]:
-    if len(values) < 1:
-        raise ValueError("must contain at least 1 item")
-    if len(values) > most:
-        raise ValueError(f"must contain at most {most} items, got {len(values)}")
-    seen: set[str] = set()
-    for value in values:
+def _rule(message: str) -> PydanticCustomError:
+    """A broken rule in our own words (passed as context: a message is no template)."""
+    return PydanticCustomError("export_rule", "{rule}", {"rule": message})
+
+
+def _parse_date(value: object) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        raise _rule("must be a string in YYYY-MM-DD format")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _rule(f"{value!r} is not a real calendar date") from None
+
+
+def _one_of(allowed: tuple[Any, ...]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
         if value not in allowed:
-            raise ValueError(f"unknown {what} {value!r}")
-        if value in seen:
-            raise ValueError(f"duplicate value {value!r}")
-        seen.add(value)
-    return values
+            raise _rule(f"must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    return check
+
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise _rule("must be an integer, not a boolean")
+    return value
+
+
+def _distinct_list(allowed: tuple[str, ...], *, most: int, noun: str) -> Any:
+    """A list of 1..`most` distinct values of `allowed`, in the client's order."""
+    allowed_set = frozenset(allowed)
+
+    def check(values: list[str]) -> list[str]:
+        if len(values) < 1:
+            raise _rule("must contain at least 1 item")
+        if len(values) > most:
+            raise _rule(f"must contain at most {most} items, got {len(values)}")
+        seen: set[str] = set()
+        for value in values:
+            if value not in allowed_set:
+                raise _rule(f"unknown {noun} {value!r}")
+            if value in seen:
+                raise _rule(f"duplicate value {value!r}")
+            seen.add(value)
+        return values
+
+    schema = {
+        "items": {"type": "string", "enum": list(allowed)},
+        "minItems": 1,
+        "maxItems": most,
+        "uniqueItems": True,
+    }
+    return Annotated[list[str], AfterValidator(check), Field(json_schema_extra=schema)]
+
+
+ExportDate = Annotated[
+    dt.date,
+    BeforeValidator(_parse_date),
+    Field(
+        description="Day to export (YYYY-MM-DD) in the space's timezone; not after today "
+        "there, not before the earliest exportable date (default 2020-01-01).",
+        json_schema_extra={"pattern": r"^\d{4}-\d{2}-\d{2}$", "example": "2024-01-15"},
+    ),
+]
+EventNames = _distinct_list(STANDARD_EVENT_NAMES + CUSTOM_EVENT_NAMES, most=10, noun="event name")
+Sources = _distinct_list(SOURCES, most=15, noun="source")
+ExportFields = _distinct_list(EXPORT_FIELDS, most=20, noun="field")
+AttributionModel = Annotated[
+    str,
+    AfterValidator(_one_of(ATTRIBUTION_MODELS)),
+    Field(json_schema_extra={"enum": list(ATTRIBUTION_MODELS)}),
+]
+AttributionWindow = Annotated[
+    int,
+    BeforeValidator(_not_bool),
+    AfterValidator(_one_of(ATTRIBUTION_WINDOWS)),
+    Field(json_schema_extra={"enum": list(ATTRIBUTION_WINDOWS)}),
+]
+
+
+def _without_nulls(schema: dict[str, Any]) -> None:
+    # An optional field is absent or valid: document neither `null` among its types nor
+    # `"default": null`, both of which would invite the null the rules refuse.
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("default", ...) is None:
+            del prop["default"]
+        kinds = [k for k in prop.pop("anyOf", ()) if k != {"type": "null"}]
+        if kinds:
+            schema["properties"][name] = {**kinds[0], **prop}
 
 
 class ExportRequest(BaseModel):
-    """A validated export request. Optional fields are absent (None), never null."""
+    """An export request (SPEC 2.1). An optional field is absent or valid, never null.
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    Strict: a JSON value of the wrong type is refused, not converted (`"7"` for an integer,
+    `true` for a number); an unknown key is an error.
+    """
 
-    date: dt.date
-    query_mode: Literal["profile", "company"] = "profile"
-    event_names: list[str] | None = Field(default=None)
-    sources: list[str] | None = Field(default=None)
-    attribution_model: str | None = Field(default=None)
-    attribution_window: int | None = Field(default=None)
-    fields: list[str] | None = Field(default=None)
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        title="CreateExportRequest",
+        json_schema_extra=_without_nulls,
+    )
 
-    @field_validator("event_names")
+    date: ExportDate
+    query_mode: Literal[QUERY_MODES] = "profile"  # type: ignore[valid-type]
+    event_names: EventNames | None = Field(
+        default=None, description="Only these events (default: all)."
+    )
+    sources: Sources | None = Field(
+        default=None, description="Attribute events to touchpoints of these traffic sources."
+    )
+    attribution_model: AttributionModel | None = Field(
+        default=None, description="Required when sources is given."
+    )
+    attribution_window: AttributionWindow | None = Field(
+        default=None,
+        description="Lookback in days (0 = lifetime); required when sources is given.",
+    )
+    fields: ExportFields | None = Field(
+        default=None, description="Fields of each row besides the always-included ones."
+    )
+
+    @field_validator("*", mode="before")
     @classmethod
-    def _event_names(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        return _list_rule(v, allowed=EVENT_NAMES, most=10, what="event name")
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            raise _rule("must not be null" if info.field_name == "date" else NULL_MESSAGE)
+        return value
 
-    @field_validator("sources")
+    @model_validator(mode="wrap")
     @classmethod
-    def _sources(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        return _list_rule(v, allowed=SOURCE_SET, most=15, what="source")
-
-    @field_validator("fields")
-    @classmethod
-    def _fields(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        return _list_rule(v, allowed=EXPORT_FIELDS, most=20, what="field")
-
-    @field_validator("attribution_model")
-    @classmethod
-    def _model(cls, v: str | None) -> str | None:
-        if v is not None and v not in ATTRIBUTION_MODELS:
-            raise ValueError(f"must be one of {', '.join(ATTRIBUTION_MODELS)}")
-        return v
-
-    @field_validator("attribution_window")
-    @classmethod
-    def _window(cls, v: int | None) -> int | None:
-        if v is not None and v not in ATTRIBUTION_WINDOWS:
-            raise ValueError(f"must be one of {', '.join(map(str, ATTRIBUTION_WINDOWS))}")
-        return v
+    def _combined_rules(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """The rules that combine fields, reported together with every field's own errors."""
+        try:
+            request, errors = handler(data), []
+        except ValidationError as exc:
+            request = None
+            errors = [
+                InitErrorDetails(
+                    type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {})
+                )
+                if e["type"] != "export_rule"
+                else InitErrorDetails(type=_rule(e["msg"]), loc=e["loc"], input=e["input"])
+                for e in exc.errors()
+            ]
+        if isinstance(data, Mapping):
+            errors.extend(
+                InitErrorDetails(type=_rule(message), loc=(field,), input=data)
+                for field, message in _combination_errors(data)
+            )
+        if request is not None and not errors:
+            return request
+        raise ValidationError.from_exception_data(cls.__name__, errors)
 
     @property
     def attributed(self) -> bool:
         """True when the export attributes events to touchpoints of `sources`."""
         return self.sources is not None
+
+    @property
+    def lookback(self) -> dt.timedelta | None:
+        """How far before an event its journey reaches; None for a lifetime window (0)."""
+        if not self.attribution_window:
+            return None
+        return dt.timedelta(days=self.attribution_window)
 
     @property
     def wants_ad_hierarchy(self) -> bool:
@@ -130,62 +250,51 @@ class ExportRequest(BaseModel):
         return self.model_dump(mode="json", exclude_none=True, exclude={"date"})
 
 
-def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        field = loc[0] if loc else ""
-        if err["type"] == "extra_forbidden":
-            errors.append(FieldError(field, "unknown field (not part of the request)"))
-            continue
-        if err["type"] == "missing":
-            errors.append(FieldError(field, "field required"))
-            continue
-        msg = err["msg"].removeprefix("Value error, ")
-        if len(loc) > 1:
-            msg = f"item {loc[1]}: {msg}"
-        errors.append(FieldError(field, msg))
-    return errors
-
-
-def _check_date_shape(value: Any) -> FieldError | None:
-    if value is None:
-        return FieldError("date", "must not be null")
-    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
-        return FieldError("date", "must be a string in YYYY-MM-DD format")
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return FieldError("date", f"{value!r} is not a real calendar date")
-    return None
-
-
-def _cross_field_errors(data: Mapping[str, Any]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    sources = data.get("sources")
+def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, rule) for each broken rule combining fields, read off the raw input so
+    they are reported even when a field breaks its own rule."""
+    errors: list[tuple[str, str]] = []
+    data = {key: value for key, value in data.items() if value is not None}  # each reported
     if "sources" not in data:
         for key in ("attribution_model", "attribution_window"):
             if key in data:
-                errors.append(FieldError(key, "requires sources"))
-        for field in data.get("fields") or ():
+                errors.append((key, "requires sources"))
+        fields = data.get("fields")
+        for field in fields if isinstance(fields, list) else ():
             if isinstance(field, str) and field in ATTRIBUTION_ONLY_FIELDS:
-                errors.append(FieldError("fields", f"{field} requires sources"))
-    else:
-        for key in ("attribution_model", "attribution_window"):
-            if key not in data:
-                errors.append(FieldError(key, "required when sources is given"))
-        model = data.get("attribution_model")
-        if (
-            model in PAID_ONLY_MODELS
-            and isinstance(sources, list)
-            and not any(isinstance(s, str) and is_paid(s) for s in sources)
-        ):
-            errors.append(
-                FieldError(
-                    "attribution_model",
-                    f"{model} requires at least one paid (*_ads) source in sources",
-                )
-            )
+                errors.append(("fields", f"{field} requires sources"))
+        return errors
+    for key in ("attribution_model", "attribution_window"):
+        if key not in data:
+            errors.append((key, "required when sources is given"))
+    model, sources = data.get("attribution_model"), data.get("sources")
+    if (
+        model in PAID_ONLY_MODELS
+        and isinstance(sources, list)
+        and not any(isinstance(s, str) and is_paid(s) for s in sources)
+    ):
+        errors.append(
+            ("attribution_model", f"{model} requires at least one paid (*_ads) source in sources")
+        )
+    return errors
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """pydantic's errors of `ExportRequest` as `FieldError`s in the API's words."""
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        field = loc[0] if loc else "body"
+        if not loc:
+            errors.append(FieldError(field, "must be a JSON object"))
+        elif err["type"] == "extra_forbidden":
+            errors.append(FieldError(field, "unknown field (not part of the request)"))
+        elif err["type"] == "missing":
+            errors.append(FieldError(field, "field required"))
+        elif len(loc) > 1:
+            errors.append(FieldError(field, f"item {loc[1]}: {err['msg']}"))
+        else:
+            errors.append(FieldError(field, err["msg"]))
     return errors
 
 
@@ -195,35 +304,10 @@ def parse_export_request(data: object) -> ExportRequest:
     Raises `InvalidExportRequest` listing every broken rule of SPEC 2.1 except the
     date-versus-today rule, which needs the space (see `check_export_date`).
     """
-    if not isinstance(data, Mapping):
-        raise InvalidExportRequest([FieldError("body", "must be a JSON object")])
-    errors: list[FieldError] = []
-    # An optional field is absent or valid: a null is reported, then set aside so the
-    # other rules still run on what is left.
-    nulls = [key for key, value in data.items() if value is None and key != "date"]
-    errors.extend(FieldError(str(key), NULL_MESSAGE) for key in nulls)
-    data = {key: value for key, value in data.items() if key not in nulls}
-    date_error = _check_date_shape(data["date"]) if "date" in data else None
-    if date_error:
-        errors.append(date_error)
-    shaped = dict(data)
-    if "date" in shaped and date_error is None:
-        shaped["date"] = dt.date.fromisoformat(data["date"])
-    elif "date" in shaped:
-        shaped["date"] = dt.date(2000, 1, 1)  # placeholder: its error is already recorded
-    if "attribution_window" in shaped and isinstance(shaped["attribution_window"], bool):
-        errors.append(FieldError("attribution_window", "must be an integer, not a boolean"))
-        shaped.pop("attribution_window")
     try:
-        request = ExportRequest.model_validate(shaped)
+        return ExportRequest.model_validate(data)
     except ValidationError as exc:
-        errors.extend(_pydantic_errors(exc))
-        request = None
-    errors.extend(_cross_field_errors(data))
-    if errors:
-        raise InvalidExportRequest(errors)
-    assert request is not None
-    return request
+        raise InvalidExportRequest(field_errors(exc)) from None
 
 
 def today_in(timezone: str, now: dt.datetime | None = None) -> dt.date:
@@ -247,9 +331,62 @@ def check_export_date(
         )
 
 
+def _date_of(data: object) -> dt.date | None:
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return _parse_date(data.get("date"))
+    except PydanticCustomError:
+        return None
+
+
+def parse_export_body(
+    raw: bytes | str, *, timezone: str, earliest: dt.date, now: dt.datetime | None = None
+) -> ExportRequest:
+    """The validated request of a raw JSON body for a space in `timezone`, or
+    `InvalidExportRequest` listing every broken rule: the body's shape, each field, the
+    combinations, and then (the second step) the date against today there."""
+    if not raw.strip():
+        raise InvalidExportRequest([FieldError("body", "must be a JSON object, got an empty body")])
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidExportRequest([FieldError("body", "is not valid JSON")]) from None
+    errors: list[FieldError] = []
+    request: ExportRequest | None = None
+    try:
+        request = parse_export_request(data)
+    except InvalidExportRequest as exc:
+        errors.extend(exc.errors)
+    except RecursionError:
+        errors.append(FieldError("body", "is nested too deeply"))
+    date = request.date if request is not None else _date_of(data)
+    if date is not None:
+        try:
+            check_export_date(date, timezone=timezone, earliest=earliest, now=now)
+        except InvalidExportRequest as exc:
+            errors.extend(exc.errors)
+    if errors or request is None:
+        raise InvalidExportRequest(errors)
+    return request
+
+
+def params_from_json(text: str) -> dict[str, Any]:
+    """The parameters of a request given as JSON text without its date (a subscription,
+    a run tag); `ValueError` naming the rule when it is not a JSON object without date.
+    The parameters themselves are checked when the request is parsed with its date."""
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not JSON: {exc}") from exc
+    if not isinstance(params, dict) or "date" in params:
+        raise ValueError("must be a JSON object without a date")
+    return params
+
+
 def request_from(stored: Any) -> ExportRequest:
     """The `ExportRequest` of a stored request (anything with `date` and `to_params()`).
 
-    Raises pydantic's `ValidationError` when stored parameters no longer parse.
+    Raises `InvalidExportRequest` when stored parameters no longer parse.
     """
-    return ExportRequest.model_validate({**stored.to_params(), "date": stored.date}, strict=False)
+    return parse_export_request({**stored.to_params(), "date": stored.date})

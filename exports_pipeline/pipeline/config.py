@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import Config
 from pydantic import Field
 
-# The request fields of the API body (SPEC 2.1) other than `date`, which is the partition key.
-REQUEST_FIELDS = (
-    "query_mode",
-    "event_names",
-    "sources",
-    "attribution_model",
-    "attribution_window",
-    "fields",
-)
+from exports_pipeline.engine.request import ExportRequest, params_from_json
+
+SPACE_TAG = "space_id"
+REQUEST_TAG = "export_request"
+
+# The request fields of the API body (SPEC 2.1) other than `date`, which is the partition
+# key; the config below declares each of them for the launchpad form.
+REQUEST_FIELDS = tuple(name for name in ExportRequest.model_fields if name != "date")
 
 
 class ExportRequestConfig(Config):
     """Config of `validate_request`.
 
-    With `export_id` the run serves that existing export (the sensor and the schedule set
-    it) and the stored request rules. Without it the run is a UI/CLI launch: `space_id` is
-    required, the fields below form the request (same rules as the API), and the run
-    creates its own export record.
+    With `export_id` (all the sensor sets, for API and schedule exports) the run serves that
+    existing export and the stored request rules; the fields below are then ignored.
+    Without it the run is a UI/CLI launch: `space_id` is required, the fields below form
+    the request (same rules as the API), and the run creates its own export record.
     """
 
     export_id: int | None = Field(
@@ -53,3 +53,24 @@ class ExportRequestConfig(Config):
             if value is not None:
                 body[name] = list(value) if isinstance(value, list | tuple) else value
         return body
+
+    def launch_request(self, tags: Mapping[str, str], date: dt.date) -> tuple[str, dict[str, Any]]:
+        """Space and API-shaped body of a UI/CLI launch: from config, else from the run's tags.
+
+        Backfills cannot set op config per run, so a backfill names its space with the
+        `space_id` tag and, optionally, its request with the `export_request` tag (JSON).
+        `ValueError` naming what is missing or malformed.
+        """
+        space_id = self.space_id or tags.get(SPACE_TAG)
+        if not space_id:
+            raise ValueError(
+                "space_id is required when export_id is not given "
+                f"(in the config, or as the run tag {SPACE_TAG!r})"
+            )
+        body = self.request_body(date)
+        if body.keys() == {"date"} and REQUEST_TAG in tags:
+            try:
+                body = {**params_from_json(tags[REQUEST_TAG]), "date": date.isoformat()}
+            except ValueError as exc:
+                raise ValueError(f"run tag {REQUEST_TAG!r} {exc}") from exc
+        return space_id, body

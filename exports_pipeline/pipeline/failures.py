@@ -5,6 +5,12 @@ Messages are sentences a customer can act on; details for engineers go to the ru
 
 from __future__ import annotations
 
+import errno
+
+from dagster import DagsterExecutionInterruptedError
+
+from exports_pipeline.pipeline.retries import STORAGE, STORE, transient_kind
+
 INTERNAL_ERROR = (
     "The export could not be generated because of an internal error. "
     "Please try again later; if it keeps failing, contact support."
@@ -38,3 +44,23 @@ STORAGE_NOT_WRITABLE = (
     "The export file could not be saved because the export storage is not writable. "
     "Please contact support."
 )
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+
+
+def failure_message(exc: BaseException) -> str:
+    """The failed export's message for `exc`: what went wrong, in terms the customer can
+    act on (a full or unwritable disk, an unavailable store or storage, a cancel)."""
+    if isinstance(exc, DagsterExecutionInterruptedError):
+        return CANCELED
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return STORAGE_FULL
+    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE:
+        return STORAGE_NOT_WRITABLE
+    kind = transient_kind(exc)
+    if kind == STORAGE:
+        return STORAGE_UNAVAILABLE
+    if kind == STORE:
+        return STORE_UNAVAILABLE
+    return INTERNAL_ERROR

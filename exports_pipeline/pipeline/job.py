@@ -17,15 +17,15 @@ from exports_pipeline.pipeline.ops import (
     validate_request,
 )
 from exports_pipeline.pipeline.partitions import export_date_partitions
-from exports_pipeline.pipeline.retries import STORAGE_RETRY_POLICY, STORE_RETRY_POLICY
+from exports_pipeline.pipeline.retries import RETRY_POLICY
 
 EXPORT_JOB_NAME = "event_export_job"
 
 
 def build_export_job(
     *,
-    storage_retry: RetryPolicy = STORAGE_RETRY_POLICY,
-    store_retry: RetryPolicy = STORE_RETRY_POLICY,
+    storage_retry: RetryPolicy = RETRY_POLICY,
+    store_retry: RetryPolicy = RETRY_POLICY,
 ) -> JobDefinition:
     """The job; tests pass retry policies with short delays (the code location uses the
     defaults)."""

@@ -8,8 +8,6 @@ cannot report itself: a killed worker, a cancelled run).
 """
 
 import datetime as dt
-import errno
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,34 +32,24 @@ from exports_pipeline.engine.request import (
     check_export_date,
     parse_export_request,
 )
-from exports_pipeline.pipeline.config import ExportRequestConfig
-from exports_pipeline.pipeline.failures import (
-    CANCELED,
-    INTERNAL_ERROR,
-    STORAGE_FULL,
-    STORAGE_NOT_WRITABLE,
-    STORAGE_UNAVAILABLE,
-    STORE_UNAVAILABLE,
-    invalid_request_message,
-)
+from exports_pipeline.pipeline.config import SPACE_TAG, ExportRequestConfig
+from exports_pipeline.pipeline.failures import failure_message, invalid_request_message
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
-from exports_pipeline.pipeline.retries import STORAGE, STORE, transient_kind, will_retry
+from exports_pipeline.pipeline.retries import will_retry
 from exports_pipeline.pipeline.workers import current_worker_tags
 from exports_pipeline.settings import Settings
 from exports_pipeline.store.exports import (
     PROCESSING,
     QUEUED,
-    create_export,
+    ExportNotStartable,
     get_export,
     mark_completed,
     mark_failed,
-    mark_processing,
+    start_export,
 )
-from exports_pipeline.store.spaces import get_space
+from exports_pipeline.store.spaces import Space, get_space
 
 BACKFILL_TAG = "dagster/backfill"
-SPACE_TAG = "space_id"
-REQUEST_TAG = "export_request"
 PREVIEW_ROWS = 5
 
 
@@ -104,7 +92,7 @@ class _Stage:
                 f"transient error, retrying: {exc!r}"
             )
             return
-        message = _user_message(exc)
+        message = failure_message(exc)
         self.context.log.error(f"export {export_id} failed: {exc!r}")
         with self.store.engine.begin() as conn:
             mark_failed(conn, export_id, message=message)
@@ -115,26 +103,6 @@ class _Stage:
                 metadata={"export_id": export_id, "error": repr(exc)},
                 allow_retries=False,
             ) from exc
-
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
-
-
-def _user_message(exc: BaseException) -> str:
-    """The failed export's message: what went wrong, in terms the customer can act on."""
-    if isinstance(exc, DagsterExecutionInterruptedError):
-        return CANCELED
-    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
-        return STORAGE_FULL
-    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE:
-        return STORAGE_NOT_WRITABLE
-    kind = transient_kind(exc)
-    if kind == STORAGE:
-        return STORAGE_UNAVAILABLE
-    if kind == STORE:
-        return STORE_UNAVAILABLE
-    return INTERNAL_ERROR
 
 
 def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:
@@ -160,31 +128,32 @@ def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:
     return "\n".join(lines)
 
 
-def _launch_request(
-    context: OpExecutionContext, config: ExportRequestConfig, date: dt.date
-) -> tuple[str, dict[str, Any]]:
-    """Space and API-shaped body of a UI/CLI launch: from config, else from the run's tags.
+class _Unservable(Exception):
+    """Why a run cannot serve its request (a user-facing reason)."""
 
-    Backfills cannot set op config per run, so a backfill names its space with the
-    `space_id` tag and, optionally, its request with the `export_request` tag (JSON).
-    """
-    tags = context.run.tags
-    space_id = config.space_id or tags.get(SPACE_TAG)
-    if not space_id:
-        raise Failure(
-            description="space_id is required when export_id is not given "
-            f"(in the config, or as the run tag {SPACE_TAG!r})"
+
+def _space_and_request(
+    store: StoreResource, space_id: str, body: dict[str, Any], date: dt.date
+) -> tuple[Space, ExportRequest]:
+    """The space and the request (parsed here, once) of a run for the partition `date`."""
+    with store.engine.connect() as conn:
+        space = get_space(conn, space_id)
+    if space is None:
+        raise _Unservable(f"space {space_id!r} does not exist")
+    try:
+        request = parse_export_request(body)
+    except InvalidExportRequest as exc:
+        raise _Unservable(str(exc)) from None
+    if request.date != date:
+        raise _Unservable(
+            f"the run's partition {date.isoformat()} is not the export date "
+            f"{request.date.isoformat()}"
         )
-    body = config.request_body(date)
-    if body.keys() == {"date"} and REQUEST_TAG in tags:
-        try:
-            tagged = json.loads(tags[REQUEST_TAG])
-        except json.JSONDecodeError as exc:
-            raise Failure(description=f"run tag {REQUEST_TAG!r} is not JSON: {exc}") from exc
-        if not isinstance(tagged, dict) or "date" in tagged:
-            raise Failure(description=f"run tag {REQUEST_TAG!r} must be an object without date")
-        body = {**tagged, "date": date.isoformat()}
-    return space_id, body
+    try:
+        check_export_date(date, timezone=space.timezone, earliest=Settings().earliest_date)
+    except InvalidExportRequest as exc:
+        raise _Unservable(str(exc)) from None
+    return space, request
 
 
 @op(description="Check the request and the date, create or claim the export record.")
@@ -192,68 +161,48 @@ def validate_request(
     context: OpExecutionContext, config: ExportRequestConfig, store: StoreResource
 ) -> Output[ExportTask]:
     date = dt.date.fromisoformat(context.partition_key)
-    settings = Settings()
     context.instance.add_run_tags(context.run_id, current_worker_tags())
-    with store.engine.begin() as conn:
-        if config.export_id is not None:
-            record = get_export(conn, config.export_id)
-            if record is None:
-                raise Failure(description=f"export {config.export_id} does not exist")
-            if record.status not in (QUEUED, PROCESSING):
-                hint = "launch without export_id to make a new export"
-                raise Failure(
-                    description=f"export {record.id} is already {record.status}; {hint}",
-                    allow_retries=False,
-                )
-            export_id, space_id, trigger = record.id, record.space_id, record.trigger
-            body: dict[str, Any] = {**record.params, "date": record.date.isoformat()}
-        else:
-            export_id, trigger = None, "backfill" if BACKFILL_TAG in context.run.tags else "ui"
-            space_id, body = _launch_request(context, config, date)
-
-    if export_id is not None and record.date != date:
-        raise _fail(
-            store,
-            export_id,
-            invalid_request_message(
-                f"the run's partition {date.isoformat()} is not the export date "
-                f"{record.date.isoformat()}"
-            ),
-        )
-
-    with store.engine.begin() as conn:
-        space = get_space(conn, space_id)
-    reason = None
-    request = None
-    if space is None:
-        reason = f"space {space_id!r} does not exist"
-    else:
+    export_id = config.export_id
+    if export_id is None:
+        trigger = "backfill" if BACKFILL_TAG in context.run.tags else "ui"
         try:
-            request = parse_export_request(body)
-            check_export_date(date, timezone=space.timezone, earliest=settings.earliest_date)
-        except InvalidExportRequest as exc:
-            reason = str(exc)
-    if reason is not None:
+            space_id, body = config.launch_request(context.run.tags, date)
+        except ValueError as exc:
+            raise Failure(description=str(exc)) from None
+    else:
+        with store.engine.connect() as conn:
+            record = get_export(conn, export_id)
+        if record is None:
+            raise Failure(description=f"export {export_id} does not exist")
+        if record.status not in (QUEUED, PROCESSING):
+            hint = "launch without export_id to make a new export"
+            raise Failure(
+                description=f"export {record.id} is already {record.status}; {hint}",
+                allow_retries=False,
+            )
+        space_id, trigger = record.space_id, record.trigger
+        body = {**record.params, "date": record.date}
+    try:
+        space, request = _space_and_request(store, space_id, body, date)
+    except _Unservable as exc:
+        message = invalid_request_message(str(exc))
         if export_id is not None:
-            raise _fail(store, export_id, invalid_request_message(reason))
-        raise Failure(description=invalid_request_message(reason))
-    assert space is not None and request is not None
-
-    with store.engine.begin() as conn:
-        if export_id is None:
-            export_id = create_export(
+            raise _fail(store, export_id, message) from None
+        raise Failure(description=message) from None
+    try:
+        with store.engine.begin() as conn:
+            export_id = start_export(
                 conn,
+                export_id,
+                run_id=context.run_id,
                 space_id=space.id,
                 request=request,
                 trigger=trigger,
-                status=PROCESSING,
-                run_id=context.run_id,
             )
-            context.log.info(f"created export {export_id} ({trigger}) for space {space.id}")
-        elif not mark_processing(conn, export_id, run_id=context.run_id):
-            current = get_export(conn, export_id)
-            status = current.status if current else "missing"
-            raise Failure(description=f"export {export_id} is {status}; not starting it")
+    except ExportNotStartable as exc:
+        raise Failure(description=str(exc)) from None
+    if config.export_id is None:
+        context.log.info(f"created export {export_id} ({trigger}) for space {space.id}")
     context.instance.add_run_tags(
         context.run_id,
         {"export_id": str(export_id), SPACE_TAG: space.id, "trigger": trigger},

@@ -18,10 +18,7 @@ import sqlalchemy.exc
 from dagster import Backoff, DagsterError, Jitter, OpExecutionContext, RetryPolicy
 
 # 1 s, 2 s, 4 s (±jitter) between the 4 attempts: rides out a short S3 or database blip.
-STORAGE_RETRY_POLICY = RetryPolicy(
-    max_retries=3, delay=1, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
-)
-STORE_RETRY_POLICY = RetryPolicy(
+RETRY_POLICY = RetryPolicy(
     max_retries=3, delay=1, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
 

@@ -12,9 +12,8 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from pydantic import ValidationError
 
-from exports_pipeline.engine.request import request_from
+from exports_pipeline.engine.request import InvalidExportRequest, request_from
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import invalid_request_message
 from exports_pipeline.pipeline.job import event_export_job
@@ -37,18 +36,12 @@ RESWEEP_AFTER = dt.timedelta(seconds=60)
 
 
 def _run_request(record: ExportRecord) -> RunRequest:
-    request = request_from(record.stored_request)  # ValidationError: params no longer parse
+    """The run of a queued export: its config is the export id (the run reads the rest)."""
     return RunRequest(
         run_key=str(record.id),
         partition_key=record.date.isoformat(),
         tags={"export_id": str(record.id), "space_id": record.space_id, "trigger": record.trigger},
-        run_config=RunConfig(
-            ops={
-                "validate_request": ExportRequestConfig(
-                    export_id=record.id, space_id=record.space_id, **request.to_params()
-                )
-            }
-        ),
+        run_config=RunConfig(ops={"validate_request": ExportRequestConfig(export_id=record.id)}),
     )
 
 
@@ -60,8 +53,8 @@ def _unlaunchable_reason(record: ExportRecord) -> str | None:
         )
     try:
         request_from(record.stored_request)
-    except ValidationError as exc:
-        return invalid_request_message(f"stored parameters do not parse ({exc.error_count()})")
+    except InvalidExportRequest as exc:
+        return invalid_request_message(f"stored parameters do not parse ({len(exc.errors)})")
     return None
 
 

@@ -138,9 +138,41 @@ def exports_with_status(
     return [_record(r) for r in rows]
 
 
-def attach_run(conn: Connection, export_id: int, run_id: str) -> None:
-    """Remember which Dagster run serves the export (before it starts)."""
-    conn.execute(update(exports).where(exports.c.id == export_id).values(run_id=run_id))
+class ExportNotStartable(Exception):
+    """The export a run was to serve is no longer queued or processing (or is gone)."""
+
+    def __init__(self, export_id: int, status: str) -> None:
+        self.export_id, self.status = export_id, status
+        super().__init__(f"export {export_id} is {status}; not starting it")
+
+
+def start_export(
+    conn: Connection,
+    export_id: int | None,
+    *,
+    run_id: str,
+    space_id: str,
+    request: RequestParams,
+    trigger: str,
+) -> int:
+    """The id of the export `run_id` serves, now processing: the queued export `export_id`
+    claimed, or without it a new export created processing.
+
+    Raises `ExportNotStartable` when `export_id` is no longer queued or processing.
+    """
+    if export_id is None:
+        return create_export(
+            conn,
+            space_id=space_id,
+            request=request,
+            trigger=trigger,
+            status=PROCESSING,
+            run_id=run_id,
+        )
+    if not mark_processing(conn, export_id, run_id=run_id):
+        current = get_export(conn, export_id)
+        raise ExportNotStartable(export_id, current.status if current else "missing")
+    return export_id
 
 
 def mark_processing(

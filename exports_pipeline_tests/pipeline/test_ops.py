@@ -8,7 +8,7 @@ import pytest
 from dagster import Failure, RunConfig, build_op_context
 
 from exports_pipeline.engine import attribution, extract, hierarchy
-from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.ops import (
@@ -139,3 +139,9 @@ def test_publish_export_discards_its_file_when_the_export_was_settled_meanwhile(
     assert not [p for p in files_root.rglob("*") if p.is_file()]
     with store.engine.connect() as conn:
         assert get_export(conn, export_id).message == "cancelled"
+
+
+def test_the_launch_config_has_every_request_field_but_the_date():
+    request_fields = set(ExportRequest.model_fields) - {"date"}
+    assert request_fields <= set(ExportRequestConfig.model_fields)
+    assert set(ExportRequestConfig.model_fields) - request_fields == {"export_id", "space_id"}

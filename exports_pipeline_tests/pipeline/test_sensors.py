@@ -134,3 +134,9 @@ def test_stored_params_that_no_longer_parse_fail_the_export_not_the_tick(
         record = get_export(conn, broken)
     assert record.status == "failed"
     assert record.message.startswith("The export request is invalid")
+
+
+def test_a_run_request_carries_the_export_id_only(store, test_defs, instance):
+    export_id = _queue(store, EXPORT_DATE, params=ATTRIBUTED)
+    (request,) = _tick(test_defs, instance).run_requests
+    assert request.run_config["ops"] == {"validate_request": {"config": {"export_id": export_id}}}

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 
 from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
-from exports_pipeline.api.routes.exports import EXPORTS_PATH, MAX_EXPORT_ID
+from exports_pipeline.api.routes.exports import EXPORTS_PATH, parse_export_id
 from exports_pipeline.api.schemas import ErrorBody
 from exports_pipeline.storage.base import download_file_name
 from exports_pipeline.storage.local import LocalExportStorage
@@ -27,8 +27,8 @@ INVALID = "This download link is invalid; get a fresh one from the export's stat
 EXPIRED = "This download link has expired; get a fresh one from the export's status."
 
 
-# Every export id (< 2**63) and expiry has at most 19 digits; a longer value is not even
-# parsed (int() refuses more than 4300 digits with a ValueError, which would be a 500).
+# Every expiry has at most 19 digits; a longer value is not even parsed (int() refuses
+# more than 4300 digits with a ValueError, which would be a 500).
 MAX_DIGITS = 19
 
 
@@ -62,14 +62,12 @@ def download_export(
     """Stream the file of a completed export when the URL's signature and expiry hold."""
     if not isinstance(storage, LocalExportStorage):
         raise ApiError(404, "Downloads are served by the object store, not by the API.")
-    if not (_digits(export_id) and _digits(expires) and signature and signature.isascii()):
+    numeric_id = parse_export_id(export_id)
+    if numeric_id is None or not (_digits(expires) and signature and signature.isascii()):
         raise ApiError(403, INVALID)
     assert expires is not None
-    numeric_id = int(export_id)
-    record = None
-    if 1 <= numeric_id <= MAX_EXPORT_ID:
-        with engine.connect() as conn:
-            record = get_export(conn, numeric_id)
+    with engine.connect() as conn:
+        record = get_export(conn, numeric_id)
     if record is None or record.status != COMPLETED or not record.storage_key:
         raise ApiError(403, INVALID)
     now = int(time.time())

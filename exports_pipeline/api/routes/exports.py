@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BeforeValidator
 
-from exports_pipeline.api.body import parse_create_body, read_body
+from exports_pipeline.api.body import read_body
 from exports_pipeline.api.deps import (
     CreateCaller,
     EngineDep,
@@ -20,14 +20,17 @@ from exports_pipeline.api.deps import (
 )
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.schemas import (
-    CREATE_OPENAPI_EXTRA,
     RATE_LIMIT_HEADERS,
     ExportCreated,
     ExportStatus,
     error_responses,
 )
-from exports_pipeline.engine.request import InvalidExportRequest
-from exports_pipeline.store.exports import COMPLETED, QUEUED, create_export, get_export
+from exports_pipeline.engine.request import (
+    ExportRequest,
+    InvalidExportRequest,
+    parse_export_body,
+)
+from exports_pipeline.store.exports import COMPLETED, FAILED, QUEUED, create_export, get_export
 
 EXPORTS_PATH = "/public-api/v1/events/exports"
 MAX_EXPORT_ID = 2**63 - 1
@@ -43,6 +46,26 @@ def _whole_number(value: object) -> object:
 
 
 ExportId = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def parse_export_id(text: str) -> int | None:
+    """The export id written in `text` (ASCII decimal digits, 1 to 2**63-1), else None.
+
+    At most 19 digits are read: int() refuses more than 4300 with a ValueError (a 500).
+    """
+    if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_EXPORT_ID else None
+
+
+# The documented create body is the model the rules live in: the limits cannot drift.
+CREATE_OPENAPI_EXTRA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ExportRequest.model_json_schema()}},
+    }
+}
 
 CREATED_MESSAGE = (
     "Export queued. Poll the URL in the Location header for its status and download link."
@@ -79,7 +102,7 @@ def create_event_export(
 ) -> ExportCreated:
     """Queue an export of one day of events; answered only once the export is stored."""
     try:
-        request = parse_create_body(
+        request = parse_export_body(
             raw, timezone=caller.space.timezone, earliest=settings.earliest_date
         )
     except InvalidExportRequest as exc:
@@ -112,9 +135,10 @@ def get_event_export(
 ) -> ExportStatus:
     """The export's status; when completed, a download URL minted for this call."""
     record = None
-    if 1 <= export_id <= MAX_EXPORT_ID:
+    numeric_id = parse_export_id(str(export_id))
+    if numeric_id is not None:
         with engine.connect() as conn:
-            record = get_export(conn, export_id, space_id=caller.space.id)
+            record = get_export(conn, numeric_id, space_id=caller.space.id)
     if record is None:
         raise ApiError(404, f"Export {export_id} not found.")
     status = ExportStatus(
@@ -144,6 +168,6 @@ def get_event_export(
 
 
 def _default_message(status: str) -> str:
-    if status == "failed":
+    if status == FAILED:
         return "The export failed; please create it again."
     return "Your export is being prepared."
