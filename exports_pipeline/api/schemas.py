@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
 
-from exports_pipeline.engine.vocabulary import (
+from exports_pipeline.vocabulary import (
     ATTRIBUTION_MODELS,
     ATTRIBUTION_WINDOWS,
     EVENT_NAMES,

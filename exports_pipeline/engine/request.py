@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from exports_pipeline.engine.vocabulary import (
+from exports_pipeline.clock import today_in
+from exports_pipeline.vocabulary import (
     AD_HIERARCHY_FIELDS,
     ATTRIBUTION_MODELS,
     ATTRIBUTION_ONLY_FIELDS,
@@ -224,12 +224,6 @@ def parse_export_request(data: object) -> ExportRequest:
         raise InvalidExportRequest(errors)
     assert request is not None
     return request
-
-
-def today_in(timezone: str, now: dt.datetime | None = None) -> dt.date:
-    """Today's date in an IANA timezone."""
-    now = now or dt.datetime.now(dt.UTC)
-    return now.astimezone(ZoneInfo(timezone)).date()
 
 
 def check_export_date(

@@ -14,6 +14,7 @@ from dagster import (
 )
 from pydantic import ValidationError
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.engine.request import request_from
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import invalid_request_message
@@ -26,7 +27,6 @@ from exports_pipeline.store.exports import (
     ExportRecord,
     exports_with_status,
     mark_failed,
-    utcnow,
 )
 
 BATCH = 100

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from exports_pipeline.engine.attribution import journey_credits, split_attribution
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
-from exports_pipeline.engine.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
+from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
 from exports_pipeline_tests.engine import oracle
 from exports_pipeline_tests.engine.frames import EVENT_TIME, events_frame, touchpoints_frame
 

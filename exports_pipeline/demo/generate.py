@@ -16,7 +16,7 @@ is shaped to exercise what exports must get right:
   must ignore), null amounts for non-monetary events and a few negative refunds;
 - event times spread uniformly over the `days` UTC days ending with `end_date`
   (default: yesterday, UTC), with millisecond precision.
-Rows are written through the loader's bulk insert, in one transaction.
+Rows are written through the store's bulk insert, in one transaction.
 """
 
 from __future__ import annotations
@@ -29,17 +29,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
-from rich.progress import Progress
 
 from exports_pipeline.store import schema
-from exports_pipeline.store.loader import (
-    AMOUNT,
-    TIMESTAMP,
-    LoadError,
-    insert_tables,
-    progress_bar,
-    validate_frame,
-)
+from exports_pipeline.store.bulk_insert import LoadProgress, insert_tables
+from exports_pipeline.store.columns import AMOUNT, TIMESTAMP
+from exports_pipeline.store.table_files import LoadError, validate_frame
+from exports_pipeline.vocabulary import AI_SOURCES, ORGANIC_SOURCES, OTHER_SOURCES, PLATFORMS
 
 # (timezone, city): DST-observing and odd-offset zones first, so that even 3 spaces cover
 # a DST zone, a +05:30 zone and a half-hour DST zone of the southern hemisphere.
@@ -105,29 +100,10 @@ FAMILY_SHARES: tuple[tuple[str, float], ...] = (
     ("direct", 0.15),
     ("other", 0.06),
 )
-# The traffic sources of SPEC 2.1 the demo uses (the store sits below the engine and does
-# not import its vocabulary; a test checks that these stay within it).
-PLATFORMS: tuple[str, ...] = (
-    "facebook", "google", "linkedin", "tiktok", "youtube", "instagram", "bing", "yahoo",
-    "pinterest", "reddit", "snapchat", "telegram", "twitch", "x", "quora", "duckduckgo",
-)  # fmt: skip
-ORGANIC_SOURCES: tuple[str, ...] = (
-    *(f"{platform}_organic" for platform in PLATFORMS),
-    "messenger_organic",
-    "brave_organic",
-    "threads_organic",
-)
-AI_SOURCES: tuple[str, ...] = (
-    "ai_chat_gpt", "ai_perplexity", "ai_copilot", "ai_claude", "ai_grok", "ai_gemini",
-    "ai_deepseek",
-)  # fmt: skip
-OTHER_NAMED_SOURCES: tuple[str, ...] = (
-    "shop_app",
-    "substack",
-    "capterra",
-    "trustpilot",
-    "g2",
-    "yelp",
+# The named sources of the "other" family; email, sms, referral and direct are families
+# of their own.
+OTHER_NAMED_SOURCES: tuple[str, ...] = tuple(
+    source for source in OTHER_SOURCES if source not in ("email", "sms", "referral", "direct")
 )
 ALWAYS_PAID: tuple[str, ...] = ("facebook", "google")
 
@@ -184,7 +160,7 @@ def seed_demo(
     days: int = 7,
     spaces: int = 3,
     seed: int = 0,
-    progress: bool = True,
+    progress: LoadProgress | None = None,
     end_date: dt.date | None = None,
 ) -> DemoSummary:
     """Write `events` demo events of `spaces` spaces over the `days` UTC days ending
@@ -197,7 +173,7 @@ def seed_demo(
     started = time.perf_counter()
     last_day = end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     demo_spaces = _spaces(spaces)
-    with progress_bar(progress) as bar, engine.begin() as conn:
+    with engine.begin() as conn:
         taken = conn.execute(
             sa.select(schema.spaces.c.id).where(schema.spaces.c.id.in_([s.id for s in demo_spaces]))
         ).scalars()
@@ -215,10 +191,10 @@ def seed_demo(
             end_date=last_day,
             first_event_id=_next_id(conn, schema.events),
             first_touchpoint_id=_next_id(conn, schema.touchpoints),
-            progress=bar,
+            progress=progress,
         )
         frames = [(schema.metadata.tables[name], frame, name) for name, frame in tables.items()]
-        rows = insert_tables(conn, frames, progress=bar)
+        rows = insert_tables(conn, frames, progress=progress)
     return DemoSummary(
         spaces=demo_spaces,
         rows=rows,
@@ -241,7 +217,7 @@ def demo_tables(
     end_date: dt.date,
     first_event_id: int = 1,
     first_touchpoint_id: int = 1,
-    progress: Progress | None = None,
+    progress: LoadProgress | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The demo rows of every SPEC section 3 table, validated and in the loader's types.
 
