@@ -47,7 +47,6 @@ from exports_pipeline.pipeline.failures import (
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.pipeline.retries import STORAGE, STORE, transient_kind, will_retry
 from exports_pipeline.pipeline.workers import current_worker_tags
-from exports_pipeline.settings import Settings
 from exports_pipeline.store.exports import (
     PROCESSING,
     QUEUED,
@@ -192,7 +191,6 @@ def validate_request(
     context: OpExecutionContext, config: ExportRequestConfig, store: StoreResource
 ) -> Output[ExportTask]:
     date = dt.date.fromisoformat(context.partition_key)
-    settings = Settings()
     context.instance.add_run_tags(context.run_id, current_worker_tags())
     with store.engine.begin() as conn:
         if config.export_id is not None:
@@ -230,7 +228,7 @@ def validate_request(
     else:
         try:
             request = parse_export_request(body)
-            check_export_date(date, timezone=space.timezone, earliest=settings.earliest_date)
+            check_export_date(date, timezone=space.timezone, earliest=store.earliest)
         except InvalidExportRequest as exc:
             reason = str(exc)
     if reason is not None:
