@@ -20,12 +20,22 @@ def sign(secret: str, *, export_id: int, key: str, expires: int) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def signature_matches(
+    secret: str, *, export_id: int, key: str, expires: int, signature: str
+) -> bool:
+    """True when `signature` is the one `sign` gives for these values (expiry not checked)."""
+    expected = sign(secret, export_id=export_id, key=key, expires=expires)
+    return hmac.compare_digest(expected, signature)
+
+
 def verify(
     secret: str, *, export_id: int, key: str, expires: int, signature: str, now: int
 ) -> bool:
     """True when `signature` is right for these values and `now` (epoch s) is before expiry."""
-    expected = sign(secret, export_id=export_id, key=key, expires=expires)
-    return hmac.compare_digest(expected, signature) and now < expires
+    matches = signature_matches(
+        secret, export_id=export_id, key=key, expires=expires, signature=signature
+    )
+    return matches and now < expires
 
 
 def load_or_create_secret(path: Path) -> str:
