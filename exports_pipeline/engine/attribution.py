@@ -218,16 +218,6 @@ def _split_cents(
     )
 
 
-def journey_credits(
-    events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
-) -> pl.DataFrame:
-    """Every credited touchpoint of every event, before the filter on `sources`, in SPEC
-    order: `event_id`, `jpos` (position in J), `credit_cents`, and the touchpoint's
-    columns (its `id` as `touchpoint_id`, without `profile_id` and `company_id`)."""
-    ordered, credited = _credited(events, touchpoints, request, exported_only=False)
-    return _assemble(events, ordered, credited, event_columns=["id"]).rename({"id": "event_id"})
-
-
 def _credited(
     events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest, *, exported_only: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
