@@ -150,7 +150,7 @@ def test_s3_5xx_is_retried_with_backoff_then_completes_or_fails_with_nothing_sto
         assert (proxy.injected, attempts) == (fail_writes, fail_writes + 1)
         assert result.success
         assert (record.status, record.message) == ("completed", None)
-        assert _s3_objects(s3_client, resource.prefix) == [record.storage_key]
+        assert _s3_objects(s3_client, resource.s3_prefix) == [record.storage_key]
         body = s3_client.get_object(Bucket=BUCKET, Key=record.storage_key)["Body"].read()
         assert len(body) == record.file_size_bytes
     else:
@@ -158,7 +158,7 @@ def test_s3_5xx_is_retried_with_backoff_then_completes_or_fails_with_nothing_sto
         assert not result.success
         assert (record.status, record.message) == ("failed", STORAGE_UNAVAILABLE)
         assert record.storage_key is None
-        assert _s3_objects(s3_client, resource.prefix) == []
+        assert _s3_objects(s3_client, resource.s3_prefix) == []
 
 
 # --- The store's connection dropped mid-query (PostgreSQL) -------------------------------
