@@ -90,8 +90,8 @@ def _store_url(events: int) -> str:
 
 
 def seed(events: int) -> None:
+    from exports_pipeline.demo.generate import seed_demo
     from exports_pipeline.store.db import make_engine
-    from exports_pipeline.store.demo import seed_demo
     from exports_pipeline.store.migrate import upgrade
 
     if STORE_URL is not None:

@@ -90,7 +90,7 @@ def _child(url: str, path: str, scenario: str, repeat: int) -> dict[str, Any]:
 
 @contextmanager
 def seeded_postgres(events: int) -> Iterator[str]:
-    from exports_pipeline.store.demo import seed_demo
+    from exports_pipeline.demo.generate import seed_demo
 
     with tempfile.TemporaryDirectory() as folder, fresh_store("postgresql", Path(folder)) as engine:
         summary = seed_demo(engine, events=events, days=1, spaces=1, seed=0, end_date=DATE)

@@ -29,8 +29,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from exports_pipeline.cli import progress_bar
+from exports_pipeline.demo.generate import seed_demo
 from exports_pipeline.store.db import make_engine
-from exports_pipeline.store.demo import seed_demo
 from exports_pipeline.store.loader import load_directory
 from exports_pipeline.store.migrate import upgrade
 
@@ -175,17 +176,17 @@ def main() -> None:
         write_files(files, args.events, args.touchpoints, args.format)
         label = f"load {args.events:,} events + {args.touchpoints:,} touchpoints ({args.format})"
         for backend in backends:
-            with fresh_store(backend, folder) as engine:
-                summary = load_directory(engine, files, progress=args.progress)
+            with fresh_store(backend, folder) as engine, progress_bar(args.progress) as bar:
+                summary = load_directory(engine, files, progress=bar)
             print(
                 f"| {label} | {backend} | {summary.total_rows:,} | {summary.seconds:.1f} | "
                 f"{summary.rows_per_second:,.0f} | {summary.read_seconds:.1f} s |"
             )
         if args.seed_demo:
             for backend in backends:
-                with fresh_store(backend, folder) as engine:
+                with fresh_store(backend, folder) as engine, progress_bar(args.progress) as bar:
                     started = time.perf_counter()
-                    demo = seed_demo(engine, events=args.seed_demo, progress=args.progress)
+                    demo = seed_demo(engine, events=args.seed_demo, progress=bar)
                     seconds = time.perf_counter() - started
                 total = sum(demo.rows.values())
                 print(

@@ -2,25 +2,97 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy import Engine
 
 from exports_pipeline.settings import Settings, describe_invalid_settings
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.migrate import upgrade
 
 app = typer.Typer(no_args_is_help=True, help="Event export service.")
+
+
+class Invocation:
+    """What one command runs with: one settings object and one store engine, each built on
+    first use (a command that needs neither touches neither); the engine is disposed when
+    the command ends, however it ends."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.resolved_database_url)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+@app.callback()
+def _invocation(ctx: typer.Context) -> None:
+    invocation = Invocation()
+    ctx.obj = invocation
+    ctx.call_on_close(invocation.close)
+
+
+def _engine(ctx: typer.Context) -> Engine:
+    return ctx.find_object(Invocation).engine
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Progress]:
+    """A rich progress display on stderr (a silent one when `enabled` is false); it is a
+    `LoadProgress` for the loader and the demo generator."""
+    progress = Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+    with progress:
+        yield progress
+
+
+def _date_option(value: str | None, option: str) -> dt.date | None:
+    """The date an option gives; a usage error naming the option (exit 2) when it is none."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'"
+        ) from None
+
 db_app = typer.Typer(no_args_is_help=True, help="The events store's schema.")
 app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(ctx: typer.Context) -> None:
     """Create the store or migrate it to the newest schema."""
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = _engine(ctx)
     upgrade(engine)
     typer.echo(f"store is up to date: {engine.url.render_as_string(hide_password=True)}")
 
@@ -31,6 +103,7 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("create")
 def keys_create(
+    ctx: typer.Context,
     space: str = typer.Option(..., "--space", help="Id of the space the key belongs to."),
     export_permission: bool = typer.Option(
         True, "--export-permission/--no-export-permission", help="May the key export?"
@@ -40,8 +113,7 @@ def keys_create(
     from exports_pipeline.store.keys import PREFIX_LENGTH, create_key
     from exports_pipeline.store.spaces import get_space
 
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.begin() as conn:
+    with _engine(ctx).begin() as conn:
         if get_space(conn, space) is None:
             typer.echo(f"unknown space {space!r}", err=True)
             raise typer.Exit(code=1)
@@ -54,13 +126,13 @@ def keys_create(
 
 @keys_app.command("revoke")
 def keys_revoke(
+    ctx: typer.Context,
     key_or_id: str = typer.Argument(..., help="The key's id (see `keys list`) or the key."),
 ) -> None:
     """Revoke a key, given by its numeric id or its plain value; requests with it get 401."""
     from exports_pipeline.store.keys import revoke_key
 
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.begin() as conn:
+    with _engine(ctx).begin() as conn:
         key = revoke_key(conn, key_or_id)
     if key is None:
         typer.echo("no such key", err=True)
@@ -69,12 +141,14 @@ def keys_revoke(
 
 
 @keys_app.command("list")
-def keys_list(space: str | None = typer.Option(None, "--space", help="Only this space.")) -> None:
+def keys_list(
+    ctx: typer.Context,
+    space: str | None = typer.Option(None, "--space", help="Only this space."),
+) -> None:
     """List keys (id, prefix, space, permission, state); never the keys themselves."""
     from exports_pipeline.store.keys import list_keys
 
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.connect() as conn:
+    with _engine(ctx).connect() as conn:
         keys = list_keys(conn, space_id=space)
     for key in keys:
         permission = "export" if key.can_export else "no-export"
@@ -84,6 +158,7 @@ def keys_list(space: str | None = typer.Option(None, "--space", help="Only this 
 
 @app.command("api")
 def api(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (they share rate limits)."),
@@ -91,7 +166,8 @@ def api(
     """Serve the HTTP API with uvicorn (settings from EXPORTS_* environment variables)."""
     import uvicorn
 
-    Settings()  # a broken setting stops here, with its name, not in every worker
+    # A broken setting stops here, with its name, not in every worker.
+    _ = ctx.find_object(Invocation).settings
 
     uvicorn.run(
         "exports_pipeline.api.app:create_app",
@@ -105,15 +181,17 @@ def api(
 
 @app.command("load")
 def load(
+    ctx: typer.Context,
     directory: Path = typer.Argument(..., help="Folder of <table>.parquet|csv|ndjson files."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Load a folder of table files into the store in one transaction (all or nothing)."""
-    from exports_pipeline.store.loader import LoadError, load_directory
+    from exports_pipeline.store.loader import load_directory
+    from exports_pipeline.store.table_files import LoadError
 
-    engine = make_engine(Settings().resolved_database_url)
     try:
-        summary = load_directory(engine, directory, progress=progress)
+        with progress_bar(progress) as bar:
+            summary = load_directory(_engine(ctx), directory, progress=bar)
     except LoadError as exc:
         typer.echo(f"load failed, nothing was kept: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -127,6 +205,7 @@ def load(
 
 @app.command("seed-demo")
 def seed_demo_command(
+    ctx: typer.Context,
     events: int = typer.Option(20_000, "--events", min=0, help="Number of events."),
     days: int = typer.Option(7, "--days", min=1, help="UTC days of events, ending yesterday."),
     spaces: int = typer.Option(3, "--spaces", min=1, help="Number of spaces."),
@@ -134,14 +213,14 @@ def seed_demo_command(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Fill the store with realistic, deterministic demo data."""
-    from exports_pipeline.store.demo import seed_demo
-    from exports_pipeline.store.loader import LoadError
+    from exports_pipeline.demo.generate import seed_demo
+    from exports_pipeline.store.table_files import LoadError
 
-    engine = make_engine(Settings().resolved_database_url)
     try:
-        summary = seed_demo(
-            engine, events=events, days=days, spaces=spaces, seed=seed, progress=progress
-        )
+        with progress_bar(progress) as bar:
+            summary = seed_demo(
+                _engine(ctx), events=events, days=days, spaces=spaces, seed=seed, progress=bar
+            )
     except LoadError as exc:
         typer.echo(f"seed-demo failed, nothing was kept: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -162,6 +241,7 @@ app.add_typer(subscriptions_app, name="subscriptions")
 
 @subscriptions_app.command("add")
 def subscriptions_add(
+    ctx: typer.Context,
     space: str = typer.Option(..., "--space", help="Id of the space to export."),
     request: str = typer.Option(
         "{}",
@@ -171,7 +251,9 @@ def subscriptions_add(
         '"attribution_window": 7}\'.',
     ),
     start: str | None = typer.Option(
-        None, "--start", help="First local day to export (YYYY-MM-DD); default: yesterday there."
+        None,
+        "--start",
+        help="First local day to export (YYYY-MM-DD); default: yesterday there.",
     ),
 ) -> None:
     """Subscribe a space: the schedule queues one export per local day once it has ended."""
@@ -186,22 +268,21 @@ def subscriptions_add(
     from exports_pipeline.store.spaces import get_space
     from exports_pipeline.store.subscriptions import add_subscription
 
+    first_day = _date_option(start, "--start")
     try:
         params = params_from_json(request)
     except ValueError as exc:
         typer.echo(f"--request {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.begin() as conn:
+    if not isinstance(params, dict) or "date" in params:
+        typer.echo("--request must be a JSON object without a date", err=True)
+        raise typer.Exit(code=2)
+    with _engine(ctx).begin() as conn:
         found = get_space(conn, space)
         if found is None:
             typer.echo(f"unknown space {space!r}", err=True)
             raise typer.Exit(code=1)
-        start_date = (
-            dt.date.fromisoformat(start)
-            if start
-            else today_in(found.timezone) - dt.timedelta(days=1)
-        )
+        start_date = first_day or today_in(found.timezone) - dt.timedelta(days=1)
         try:
             validated = parse_export_request({**params, "date": start_date.isoformat()})
         except InvalidExportRequest as exc:
@@ -218,6 +299,7 @@ def subscriptions_add(
 
 @subscriptions_app.command("list")
 def subscriptions_list(
+    ctx: typer.Context,
     space: str | None = typer.Option(None, "--space", help="Only this space."),
     show_all: bool = typer.Option(False, "--all", help="Include removed subscriptions."),
 ) -> None:
@@ -226,8 +308,7 @@ def subscriptions_list(
 
     from exports_pipeline.store.subscriptions import list_subscriptions
 
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.connect() as conn:
+    with _engine(ctx).connect() as conn:
         subscriptions = list_subscriptions(conn, space_id=space, include_inactive=show_all)
     for s in subscriptions:
         state = "active" if s.active else "removed"
@@ -239,13 +320,13 @@ def subscriptions_list(
 
 @subscriptions_app.command("remove")
 def subscriptions_remove(
+    ctx: typer.Context,
     subscription_id: int = typer.Argument(..., help="Id of the subscription (see `list`)."),
 ) -> None:
     """Stop a subscription; exports already made stay."""
     from exports_pipeline.store.subscriptions import remove_subscription
 
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.begin() as conn:
+    with _engine(ctx).begin() as conn:
         removed = remove_subscription(conn, subscription_id)
     if not removed:
         typer.echo(f"no active subscription {subscription_id}", err=True)

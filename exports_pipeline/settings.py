@@ -39,9 +39,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO, moto)."
     )
-    signing_secret: str = Field(
-        default="change-me-local-download-signing-secret",
-        description="HMAC secret for local-storage download URLs; set it in production.",
+    signing_secret: str | None = Field(
+        default=None,
+        description=(
+            "HMAC secret of local-storage download URLs; unset: a random secret generated "
+            "once into `home`/signing-secret (mode 0600), shared by every process of `home`."
+        ),
     )
     public_base_url: str | None = Field(
         default=None,
@@ -79,6 +82,11 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_dir(self) -> Path:
         return (self.storage_dir or self.resolved_home / "files").expanduser().resolve()
+
+    @property
+    def signing_secret_file(self) -> Path:
+        """Where the generated signing secret lives when `signing_secret` is unset."""
+        return self.resolved_home / "signing-secret"
 
     @property
     def dagster_home(self) -> Path:

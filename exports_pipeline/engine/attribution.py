@@ -11,10 +11,12 @@ import polars as pl
 
 from exports_pipeline.engine.extract import journey_key, journey_sources
 from exports_pipeline.engine.request import ExportRequest
-from exports_pipeline.engine.vocabulary import AD_HIERARCHY_FIELDS
+from exports_pipeline.store.columns import AMOUNT
+from exports_pipeline.vocabulary import AD_HIERARCHY_FIELDS
 
 # The decimal type of `amount` in export rows: exact money with two decimals.
-AMOUNT = pl.Decimal(38, 2)
+# Wide enough for the cents of any amount before they are divided back into AMOUNT.
+_CENTS = pl.Decimal(38, 2)
 
 # Output columns that do not come from the event's own columns.
 _NOT_FROM_EVENT = frozenset(
@@ -214,16 +216,6 @@ def _split_cents(
     )
 
 
-def journey_credits(
-    events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
-) -> pl.DataFrame:
-    """Every credited touchpoint of every event, before the filter on `sources`, in SPEC
-    order: `event_id`, `jpos` (position in J), `credit_cents`, and the touchpoint's
-    columns (its `id` as `touchpoint_id`, without `profile_id` and `company_id`)."""
-    ordered, credited = _credited(events, touchpoints, request, exported_only=False)
-    return _assemble(events, ordered, credited, event_columns=["id"]).rename({"id": "event_id"})
-
-
 def _credited(
     events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest, *, exported_only: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -269,7 +261,8 @@ def _project(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     expressions = []
     for name in columns:
         if name == "amount":
-            expressions.append((pl.col("amount_cents").cast(AMOUNT) / 100).alias("amount"))
+            amount = (pl.col("amount_cents").cast(_CENTS) / 100).cast(AMOUNT)
+            expressions.append(amount.alias("amount"))
         else:
             expressions.append(pl.col(name))
     return rows.select(expressions)
@@ -282,8 +275,8 @@ def split_attribution(
 
     Without `sources`: one row per event, amount unchanged. With `sources`: one row per
     credited touchpoint whose source is among `sources`, carrying its credited amount;
-    events without such a row are left out. `amount` is `Decimal(38, 2)`, `event_time_utc`
-    a naive UTC `Datetime`.
+    events without such a row are left out. `amount` is `Decimal(14, 2)` (the store's
+    NUMERIC(14,2)), `event_time_utc` a naive UTC `Datetime`.
     """
     columns = output_columns(request)
     if not request.attributed:

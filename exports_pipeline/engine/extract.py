@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
-from exports_pipeline.engine.frames import TIMESTAMP, StoreReader, parallel_reads, store_reader
+from exports_pipeline.engine.frames import StoreReader, parallel_reads, store_reader
 from exports_pipeline.engine.request import ExportRequest
-from exports_pipeline.engine.vocabulary import CUSTOM_EVENT_NAMES, PAID_SOURCES, is_paid
 from exports_pipeline.engine.window import day_window_utc
+from exports_pipeline.store.columns import TIMESTAMP
 from exports_pipeline.store.schema import event_configs, events, profiles, touchpoints
+from exports_pipeline.vocabulary import CUSTOM_EVENT_NAMES, PAID_SOURCES, is_paid
 
 # Event columns and their types; `amount_cents` is the amount in exact integer cents.
 EVENT_SCHEMA: dict[str, pl.DataType] = {

@@ -19,13 +19,12 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
-# SQLAlchemy's text format of DateTime columns on SQLite (fraction optional when parsing).
-_SQLITE_TIMESTAMP_PARSE = "%Y-%m-%d %H:%M:%S%.f"
+from exports_pipeline.store.columns import SQLITE_TIMESTAMP_PARSE, TIMESTAMP
+
 # Without this the SQLite driver infers a column's type from its first 1024 values and
 # fails when a column that starts with NULLs holds text later on.
 _SQLITE_ROWS_PER_BATCH = "1000000000"
 
-TIMESTAMP = pl.Datetime("us")
 # How long an ADBC SQLite connection waits for a lock: the store's own engine waits as long.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -89,7 +88,7 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
         current = frame.schema[name]
         if dtype == TIMESTAMP and current == pl.String:
             # No cache: the times are mostly distinct, hashing each one costs more than parsing.
-            parsed = column.str.to_datetime(_SQLITE_TIMESTAMP_PARSE, time_unit="us", cache=False)
+            parsed = column.str.to_datetime(SQLITE_TIMESTAMP_PARSE, time_unit="us", cache=False)
             columns.append(parsed)
         elif dtype == TIMESTAMP and isinstance(current, pl.Datetime):
             columns.append(column.dt.replace_time_zone(None).dt.cast_time_unit("us"))

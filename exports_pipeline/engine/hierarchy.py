@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from exports_pipeline.engine.frames import StoreReader, store_reader
 from exports_pipeline.engine.request import ExportRequest
-from exports_pipeline.engine.vocabulary import AD_HIERARCHY_FIELDS
 from exports_pipeline.store.schema import ad_accounts, ads, adsets, campaigns
+from exports_pipeline.vocabulary import AD_HIERARCHY_FIELDS
 
 # Each level: its table, the link column it is looked up by, and the columns it provides.
 _LEVELS: tuple[tuple[sa.Table, str, tuple[str, ...]], ...] = (

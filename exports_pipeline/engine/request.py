@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -32,7 +31,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from exports_pipeline.engine.vocabulary import (
+from exports_pipeline.clock import today_in
+from exports_pipeline.vocabulary import (
     AD_HIERARCHY_FIELDS,
     ATTRIBUTION_MODELS,
     ATTRIBUTION_ONLY_FIELDS,
@@ -308,12 +308,6 @@ def parse_export_request(data: object) -> ExportRequest:
         return ExportRequest.model_validate(data)
     except ValidationError as exc:
         raise InvalidExportRequest(field_errors(exc)) from None
-
-
-def today_in(timezone: str, now: dt.datetime | None = None) -> dt.date:
-    """Today's date in an IANA timezone."""
-    now = now or dt.datetime.now(dt.UTC)
-    return now.astimezone(ZoneInfo(timezone)).date()
 
 
 def check_export_date(

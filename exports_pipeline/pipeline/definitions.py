@@ -1,22 +1,61 @@
-"""The code location: a thin merge of what the pipeline modules define."""
+"""The code location: a thin merge of what the pipeline modules define, with the resources
+configured once from the `EXPORTS_*` settings when Dagster loads it (not at import)."""
 
 from __future__ import annotations
 
-from dagster import Definitions, mem_io_manager
+import os
+
+from dagster import Definitions, EnvVar, definitions, mem_io_manager
 
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import SettingsExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
+from exports_pipeline.settings import Settings
 
-defs = Definitions(
-    jobs=[event_export_job],
-    sensors=[export_request_sensor, export_status_sensor],
-    schedules=[subscription_export_schedule],
-    resources={
-        "store": StoreResource(),
-        "export_storage": SettingsExportStorageResource(),
+
+def _secret(variable: str) -> EnvVar | None:
+    # An EnvVar is read when a run starts and never shown in the UI; unset: no field value.
+    return EnvVar(variable) if os.environ.get(variable) else None
+
+
+def resources_from(settings: Settings) -> dict[str, object]:
+    """The resources of the code location, configured from `settings`."""
+    storage = ExportStorageResource(
+        storage=settings.storage,
+        storage_dir=str(settings.resolved_storage_dir),
+        public_base_url=settings.public_base_url,
+        signing_secret=_secret("EXPORTS_SIGNING_SECRET") if settings.signing_secret else None,
+        signing_secret_file=str(settings.signing_secret_file),
+        s3_bucket=settings.s3_bucket,
+        s3_prefix=settings.s3_prefix,
+        s3_region=settings.s3_region,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        aws_access_key_id=_secret("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_secret("AWS_SECRET_ACCESS_KEY"),
+    )
+    return {
+        "store": StoreResource(
+            database_url=settings.resolved_database_url,
+            earliest_date=settings.earliest_date.isoformat(),
+            subscription_catch_up_days=settings.subscription_catch_up_days,
+        ),
+        "export_storage": storage,
         # Frames stay in the run's single process (in-process executor), never on disk.
         "io_manager": mem_io_manager,
-    },
-)
+    }
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    return Definitions(
+        jobs=[event_export_job],
+        sensors=[export_request_sensor, export_status_sensor],
+        schedules=[subscription_export_schedule],
+        resources=resources_from(settings),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    """What `workspace.yaml` loads: the definitions for this process's `EXPORTS_*` settings."""
+    return build_definitions(Settings())

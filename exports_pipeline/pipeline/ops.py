@@ -37,7 +37,6 @@ from exports_pipeline.pipeline.failures import failure_message, invalid_request_
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.pipeline.retries import will_retry
 from exports_pipeline.pipeline.workers import current_worker_tags
-from exports_pipeline.settings import Settings
 from exports_pipeline.store.exports import (
     PROCESSING,
     QUEUED,
@@ -150,7 +149,7 @@ def _space_and_request(
             f"{request.date.isoformat()}"
         )
     try:
-        check_export_date(date, timezone=space.timezone, earliest=Settings().earliest_date)
+        check_export_date(date, timezone=space.timezone, earliest=store.earliest)
     except InvalidExportRequest as exc:
         raise _Unservable(str(exc)) from None
     return space, request

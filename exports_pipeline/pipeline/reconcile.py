@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 from sqlalchemy import Engine
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.pipeline.failures import CANCELED, INTERNAL_ERROR, RUN_LOST, WORKER_DIED
 from exports_pipeline.pipeline.job import EXPORT_JOB_NAME
 from exports_pipeline.pipeline.workers import worker_is_dead
@@ -22,7 +23,6 @@ from exports_pipeline.store.exports import (
     ExportRecord,
     exports_with_status,
     mark_failed,
-    utcnow,
 )
 
 FAILURE_REASON_TAG = "exports/failure_reason"

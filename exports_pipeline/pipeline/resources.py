@@ -1,24 +1,21 @@
 """Resources of the pipeline: the events store and the export storage.
 
-Nothing here reads the environment at import time: a field left unset falls back to
-`Settings()` (the `EXPORTS_*` variables) when the resource is used, so one code location
-serves whatever store and storage its process is pointed at.
+Their configuration is in their fields (shown in the Dagster UI; secrets as `EnvVar`, read
+when a run starts, never shown). `definitions.py` fills the fields once from the
+`EXPORTS_*` settings; nothing here reads the environment itself.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import datetime as dt
 from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
-from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
-from exports_pipeline.settings import Settings
 from exports_pipeline.storage.base import ExportStorage
-from exports_pipeline.storage.factory import build_storage
-from exports_pipeline.storage.local import LocalExportStorage
+from exports_pipeline.storage.factory import build_local_storage, build_s3_client
 from exports_pipeline.storage.s3 import S3ExportStorage
 from exports_pipeline.store.db import make_engine
 
@@ -26,20 +23,26 @@ from exports_pipeline.store.db import make_engine
 class StoreResource(ConfigurableResource):
     """The events store and the `exports` table, through one SQLAlchemy engine."""
 
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the store; unset: `Settings().resolved_database_url` "
-        "(EXPORTS_DATABASE_URL, else the SQLite file under EXPORTS_HOME).",
+    database_url: str = Field(description="SQLAlchemy URL of the store (EXPORTS_DATABASE_URL).")
+    earliest_date: str = Field(
+        default="2020-01-01",
+        description="Earliest date an export may ask for, YYYY-MM-DD (EXPORTS_EARLIEST_DATE).",
+    )
+    subscription_catch_up_days: int = Field(
+        default=7,
+        description="Ended local days a subscription catches up after downtime "
+        "(EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS).",
     )
 
     _engine: Engine | None = PrivateAttr(default=None)
 
-    def resolved_url(self) -> str:
-        return self.database_url or Settings().resolved_database_url
+    @property
+    def earliest(self) -> dt.date:
+        return dt.date.fromisoformat(self.earliest_date)
 
     def _make_engine(self) -> Engine:
         # Unpooled on SQLite: the engine reads the same file through ADBC in this process.
-        return make_engine(self.resolved_url(), pooled=False)
+        return make_engine(self.database_url, pooled=False)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._engine = self._make_engine()
@@ -57,54 +60,63 @@ class StoreResource(ConfigurableResource):
         return self._engine
 
 
-class ExportStorageResource(ConfigurableResource, ABC):
-    """Where finished export files go; the API mints download URLs from the same storage."""
+class ExportStorageResource(ConfigurableResource):
+    """Where finished export files go: local disk or S3 (EXPORTS_STORAGE); the API of the
+    same deployment mints download URLs from the same storage."""
 
-    @abstractmethod
-    def get_storage(self) -> ExportStorage:
-        """The storage backend (built on demand)."""
-
-
-class LocalExportStorageResource(ExportStorageResource):
-    """Export files on local disk, served by the API through signed URLs."""
-
-    root: str | None = Field(
-        default=None,
-        description="Folder of export files; unset: `Settings().resolved_storage_dir`.",
+    storage: str = Field(default="local", description="`local` or `s3` (EXPORTS_STORAGE).")
+    storage_dir: str | None = Field(
+        default=None, description="Folder of local export files (EXPORTS_STORAGE_DIR)."
     )
     public_base_url: str | None = Field(
-        default=None, description="Base URL of the API; unset: EXPORTS_PUBLIC_BASE_URL."
+        default=None, description="Base URL of the API for local downloads."
     )
     signing_secret: str | None = Field(
-        default=None, description="HMAC secret of download URLs; unset: EXPORTS_SIGNING_SECRET."
+        default=None,
+        description="HMAC secret of local download URLs (EXPORTS_SIGNING_SECRET); unset: "
+        "the generated secret in `signing_secret_file`.",
+    )
+    signing_secret_file: str | None = Field(
+        default=None, description="The generated secret of this EXPORTS_HOME."
+    )
+    s3_bucket: str | None = Field(default=None, description="Bucket of export objects.")
+    s3_prefix: str = Field(default="exports", description="Key prefix of export objects.")
+    s3_region: str | None = Field(default=None, description="AWS region of the bucket.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, moto)."
+    )
+    s3_max_attempts: int | None = Field(
+        default=None, description="botocore's retries of an S3 call; unset: its default."
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, description="AWS access key id; unset: the AWS default credentials."
+    )
+    aws_secret_access_key: str | None = Field(
+        default=None, description="AWS secret access key; unset: the AWS default credentials."
     )
 
     def get_storage(self) -> ExportStorage:
-        settings = Settings()
-        return LocalExportStorage(
-            Path(self.root) if self.root else settings.resolved_storage_dir,
-            public_base_url=self.public_base_url or settings.public_base_url,
-            signing_secret=self.signing_secret or settings.signing_secret,
+        """The storage backend (built on demand)."""
+        if self.storage == "s3":
+            if not self.s3_bucket:
+                raise ValueError("s3_bucket must be set when storage is s3")
+            client = build_s3_client(
+                region=self.s3_region,
+                endpoint_url=self.s3_endpoint_url,
+                aws_access_key_id=self.aws_access_key_id,
+                aws_secret_access_key=self.aws_secret_access_key,
+                max_attempts=self.s3_max_attempts,
+            )
+            return S3ExportStorage(client, bucket=self.s3_bucket, prefix=self.s3_prefix)
+        if self.storage != "local":
+            raise ValueError(f"storage must be 'local' or 's3', not {self.storage!r}")
+        if not self.storage_dir:
+            raise ValueError("storage_dir must be set when storage is local")
+        if not (self.signing_secret or self.signing_secret_file):
+            raise ValueError("signing_secret or signing_secret_file must be set")
+        return build_local_storage(
+            Path(self.storage_dir),
+            public_base_url=self.public_base_url,
+            signing_secret=self.signing_secret,
+            secret_file=Path(self.signing_secret_file or ""),
         )
-
-
-class S3ExportStorageResource(ExportStorageResource):
-    """Export objects in an S3 bucket, downloaded through presigned URLs."""
-
-    s3: S3Resource = Field(description="The S3 client resource (region, endpoint, credentials).")
-    bucket: str = Field(description="Bucket of export objects.")
-    prefix: str = Field(default="exports", description="Key prefix of export objects.")
-
-    def get_storage(self) -> ExportStorage:
-        return S3ExportStorage(self.s3.get_client(), bucket=self.bucket, prefix=self.prefix)
-
-
-class SettingsExportStorageResource(ExportStorageResource):
-    """The storage `Settings()` describes (EXPORTS_STORAGE=local|s3): the one the API reads.
-
-    The default of the code location, so that the pipeline always publishes where the API
-    of the same deployment serves downloads from.
-    """
-
-    def get_storage(self) -> ExportStorage:
-        return build_storage(Settings())

@@ -2,7 +2,7 @@
 
 Every 15 minutes (so within the hour after a day ends even in :30 and :45 offset
 timezones) the schedule computes the (subscription, day) pairs that are due, including
-days missed while the daemon was down (bounded by `Settings.subscription_catch_up_days`),
+days missed while the daemon was down (bounded by `StoreResource.subscription_catch_up_days`),
 and queues one export for each. The unique (subscription_id, date) constraint makes that
 exactly once; the exports are launched by `export_request_sensor` like API requests, so
 there is one path from a queued export to a run.
@@ -14,7 +14,6 @@ from dagster import DefaultScheduleStatus, ScheduleEvaluationContext, SkipReason
 
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import StoreResource
-from exports_pipeline.settings import Settings
 from exports_pipeline.store.subscriptions import create_subscription_export, due_subscription_days
 
 SUBSCRIPTION_CRON = "*/15 * * * *"
@@ -48,7 +47,7 @@ def subscription_export_schedule(
 ) -> SkipReason:
     now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
     created = queue_due_subscription_exports(
-        store, now=now, catch_up_days=Settings().subscription_catch_up_days
+        store, now=now, catch_up_days=store.subscription_catch_up_days
     )
     if created:
         context.log.info(f"queued subscription exports {created}")

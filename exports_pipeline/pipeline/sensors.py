@@ -13,6 +13,7 @@ from dagster import (
     sensor,
 )
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.engine.request import InvalidExportRequest, request_from
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import invalid_request_message
@@ -25,7 +26,6 @@ from exports_pipeline.store.exports import (
     ExportRecord,
     exports_with_status,
     mark_failed,
-    utcnow,
 )
 
 BATCH = 100

@@ -18,8 +18,19 @@ def download_file_name(export_id: int, date: dt.date) -> str:
     return f"events-{date.isoformat()}-{export_id}.ndjson.gz"
 
 
+class DownloadRefused(Exception):
+    """A download URL the storage does not honour: not one it minted, or past its expiry."""
+
+    def __init__(self, *, expired: bool) -> None:
+        self.expired = expired
+        super().__init__("download link expired" if expired else "download link invalid")
+
+
 class ExportStorage(ABC):
     """Stores finished export files and mints time-limited download URLs for them."""
+
+    # True when the URLs of `download_url` are served by the API through `signed_file`.
+    serves_downloads: bool = False
 
     @abstractmethod
     def publish(self, local_path: Path, *, space_id: str, date: dt.date, sha256: str) -> str:
@@ -35,6 +46,16 @@ class ExportStorage(ABC):
     ) -> str:
         """A URL that serves the file for `expires_in_seconds`, then stops working (403);
         it may be a path on the API, which the API resolves against the request's URL."""
+
+    def signed_file(
+        self, key: str, *, export_id: int, expires: int, signature: str, now: int
+    ) -> Path:
+        """The file a download URL of `download_url` stands for, when the URL is exactly one
+        this storage minted for (`export_id`, `key`, `expires`) and `now` (epoch s) is
+        before `expires`; raises `DownloadRefused` otherwise (an altered URL is refused as
+        invalid even when it has also expired). The file may have been removed since.
+        """
+        raise DownloadRefused(expired=False)
 
     @abstractmethod
     def exists(self, key: str) -> bool:

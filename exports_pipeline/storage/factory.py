@@ -1,25 +1,56 @@
-"""Building the configured export storage from settings (no Dagster: the API uses it too)."""
+"""Building the configured export storage (no Dagster: the API uses it too)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.storage.s3 import S3ExportStorage
+from exports_pipeline.storage.signing import load_or_create_secret
 
 
-def build_s3_client(settings: Settings) -> Any:
-    """A boto3 S3 client for the configured region and endpoint (credentials from AWS env)."""
+def build_s3_client(
+    settings: Settings | None = None,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    max_attempts: int | None = None,
+) -> Any:
+    """A boto3 S3 client for a region and endpoint (those of `settings` when given);
+    credentials given here, else from the AWS environment; `max_attempts`: botocore's
+    retries (its default when None)."""
     import boto3
     from botocore.config import Config
 
+    retries: dict[str, Any] = {"mode": "standard"}
+    if max_attempts is not None:
+        retries["max_attempts"] = max_attempts
+    if settings is not None:
+        region, endpoint_url = settings.s3_region, settings.s3_endpoint_url
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-        config=Config(signature_version="s3v4", retries={"mode": "standard"}),
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        config=Config(signature_version="s3v4", retries=retries),
+    )
+
+
+def build_local_storage(
+    root: Path, *, public_base_url: str | None, signing_secret: str | None, secret_file: Path
+) -> LocalExportStorage:
+    """Local files signed with `signing_secret`, else with the secret kept in `secret_file`
+    (generated on first use)."""
+    return LocalExportStorage(
+        root,
+        public_base_url=public_base_url,
+        signing_secret=signing_secret or load_or_create_secret(secret_file),
     )
 
 
@@ -31,8 +62,9 @@ def build_storage(settings: Settings) -> ExportStorage:
         return S3ExportStorage(
             build_s3_client(settings), bucket=settings.s3_bucket, prefix=settings.s3_prefix
         )
-    return LocalExportStorage(
+    return build_local_storage(
         settings.resolved_storage_dir,
         public_base_url=settings.public_base_url,
         signing_secret=settings.signing_secret,
+        secret_file=settings.signing_secret_file,
     )

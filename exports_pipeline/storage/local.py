@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from exports_pipeline.storage.base import ExportStorage, new_object_key
-from exports_pipeline.storage.signing import sign
+from exports_pipeline.storage.base import DownloadRefused, ExportStorage, new_object_key
+from exports_pipeline.storage.signing import sign, signature_matches
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -55,6 +55,8 @@ class LocalExportStorage(ExportStorage):
     a key, so never downloadable); the next publish into the same folder removes it.
     """
 
+    serves_downloads = True
+
     def __init__(self, root: Path, *, public_base_url: str | None, signing_secret: str) -> None:
         self.root = root
         # Without a base URL, download URLs are paths on the API (the API makes them
@@ -94,6 +96,21 @@ class LocalExportStorage(ExportStorage):
         signature = sign(self.signing_secret, export_id=export_id, key=key, expires=expires)
         query = urlencode({"expires": expires, "signature": signature})
         return f"{self.public_base_url}/public-api/v1/events/exports/{export_id}/download?{query}"
+
+    def signed_file(
+        self, key: str, *, export_id: int, expires: int, signature: str, now: int
+    ) -> Path:
+        signed = signature_matches(
+            self.signing_secret, export_id=export_id, key=key, expires=expires, signature=signature
+        )
+        if not signed:
+            raise DownloadRefused(expired=False)
+        if now >= expires:
+            raise DownloadRefused(expired=True)
+        try:
+            return self.path_of(key)
+        except ValueError:
+            raise DownloadRefused(expired=False) from None
 
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()

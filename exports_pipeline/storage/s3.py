@@ -78,7 +78,3 @@ class S3ExportStorage(ExportStorage):
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
-
-    def metadata(self, key: str) -> dict[str, str]:
-        """The user metadata stored with the object (`sha256`)."""
-        return dict(self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}))

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, insert, select, update
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.store.schema import exports
 
 QUEUED = "queued"
@@ -45,11 +46,6 @@ class StoredRequest:
 
     def to_params(self) -> dict[str, Any]:
         return dict(self.params)
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC now, the form timestamps take in the store."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

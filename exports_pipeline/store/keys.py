@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.store.schema import api_keys
 
 KEY_SCHEME = "exk_"
@@ -35,10 +36,6 @@ class ApiKey:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def hash_key(plain: str) -> str:
@@ -69,7 +66,7 @@ def create_key(
             key_hash=hash_key(plain),
             key_prefix=plain[:PREFIX_LENGTH],
             can_export=can_export,
-            created_at=now or _utcnow(),
+            created_at=now or utcnow(),
             revoked_at=None,
         )
     )
@@ -129,6 +126,6 @@ def revoke_key(
     conn.execute(
         update(api_keys)
         .where(api_keys.c.id == key.id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now or _utcnow())
+        .values(revoked_at=now or utcnow())
     )
     return get_key(conn, key.id)

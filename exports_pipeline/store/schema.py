@@ -36,8 +36,6 @@ metadata = MetaData(
 # An auto-incrementing 64-bit key; SQLite only auto-increments INTEGER PRIMARY KEY.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
-SQLITE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 spaces = Table(
     "spaces",
     metadata,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from exports_pipeline.store.exports import StoredRequest, create_export, utcnow
+from exports_pipeline.clock import today_in, utcnow
+from exports_pipeline.store.exports import StoredRequest, create_export
 from exports_pipeline.store.schema import export_subscriptions, exports, spaces
 
 
@@ -89,11 +89,6 @@ def remove_subscription(conn: Connection, subscription_id: int) -> bool:
     return result.rowcount == 1
 
 
-def last_ended_day(timezone: str, now: dt.datetime) -> dt.date:
-    """The latest local date of `timezone` that has fully ended at `now` (aware)."""
-    return now.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
-
-
 def due_subscription_days(
     conn: Connection, *, now: dt.datetime, catch_up_days: int
 ) -> list[tuple[Subscription, dt.date]]:
@@ -113,7 +108,7 @@ def due_subscription_days(
         mapping = dict(row._mapping)
         timezone = mapping.pop("timezone")
         subscription = Subscription(**mapping)
-        last = last_ended_day(timezone, now)
+        last = today_in(timezone, now) - dt.timedelta(days=1)
         first = max(subscription.start_date, last - dt.timedelta(days=catch_up_days - 1))
         if first > last:
             continue

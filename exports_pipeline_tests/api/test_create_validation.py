@@ -13,7 +13,8 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from exports_pipeline.api.app import create_app
-from exports_pipeline.engine.vocabulary import (
+from exports_pipeline.store.exports import get_export
+from exports_pipeline.vocabulary import (
     ATTRIBUTION_ONLY_FIELDS,
     EXPORT_FIELDS,
     ORGANIC_SOURCES,
@@ -21,7 +22,6 @@ from exports_pipeline.engine.vocabulary import (
     SOURCES,
     STANDARD_EVENT_NAMES,
 )
-from exports_pipeline.store.exports import get_export
 from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, make_settings
 
 # Noon UTC: already 2024-06-16 in Kiritimati (UTC+14), still 2024-06-15 in UTC.

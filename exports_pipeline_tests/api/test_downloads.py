@@ -11,6 +11,8 @@ import sqlalchemy as sa
 import time_machine
 from fastapi.testclient import TestClient
 
+from exports_pipeline.api.app import create_app
+from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.storage.signing import sign
 from exports_pipeline.store.schema import exports
@@ -21,6 +23,7 @@ from exports_pipeline_tests.api.conftest import (
     StoredFile,
     bearer,
     completed_export,
+    make_settings,
 )
 
 NOW = dt.datetime(2024, 6, 15, 12, 0, 0, tzinfo=dt.UTC)
@@ -151,3 +154,28 @@ def test_a_removed_file_is_404(
     url = _minted_url(client, keys, stored.export_id)
     storage.delete(stored.key)
     assert _get(client, url)[0] == 404
+
+
+# The fixed development secret earlier releases used when EXPORTS_SIGNING_SECRET was unset;
+# it is in the repository's history, so anyone can sign with it.
+PUBLISHED_DEFAULT = "change-me-local-download-signing-secret"
+
+
+def test_a_url_signed_with_the_old_published_default_is_refused(
+    store_url: str,
+    keys: Keys,
+    store_engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EXPORTS_SIGNING_SECRET", raising=False)
+    settings = make_settings(store_url, tmp_path / "home", signing_secret=None)
+    stored = completed_export(store_engine, build_storage(settings), tmp_path)
+    expires = int(NOW.timestamp()) + 600
+    forged = sign(PUBLISHED_DEFAULT, export_id=stored.export_id, key=stored.key, expires=expires)
+    with TestClient(create_app(settings)) as client:
+        status, body = _get(
+            client, f"{EXPORTS}/{stored.export_id}/download?expires={expires}&signature={forged}"
+        )
+        assert status == 403 and b"invalid" in body
+        assert _get(client, _minted_url(client, keys, stored.export_id)) == (200, stored.content)

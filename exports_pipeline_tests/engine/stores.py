@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from exports_pipeline.engine.vocabulary import STANDARD_EVENT_NAMES
 from exports_pipeline.store import schema
+from exports_pipeline.vocabulary import STANDARD_EVENT_NAMES
 
 SPACE = "space-1"
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.request import parse_export_request
-from exports_pipeline.engine.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
+from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
 from exports_pipeline_tests.engine import oracle
 from exports_pipeline_tests.engine.stores import random_store
 

@@ -477,7 +477,7 @@ def test_output_frame_types() -> None:
             "id": pl.Int64,
             "event_time_utc": pl.Datetime("us"),
             "touchpoint_id": pl.Int64,
-            "amount": pl.Decimal(38, 2),
+            "amount": pl.Decimal(14, 2),
             "is_upsell": pl.Boolean,
         }
     )

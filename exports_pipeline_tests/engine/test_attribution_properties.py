@@ -10,9 +10,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exports_pipeline.engine.attribution import journey_credits, split_attribution
+from exports_pipeline.engine import attribution
+from exports_pipeline.engine.attribution import split_attribution
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
-from exports_pipeline.engine.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
+from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
 from exports_pipeline_tests.engine import oracle
 from exports_pipeline_tests.engine.frames import EVENT_TIME, events_frame, touchpoints_frame
 
@@ -30,6 +31,17 @@ TOUCH_OFFSETS = [
     dt.timedelta(days=30, hours=1),
     dt.timedelta(days=400),
 ]
+
+
+def journey_credits(
+    events: pl.DataFrame, touchpoints: pl.DataFrame, request: ExportRequest
+) -> pl.DataFrame:
+    """Every credited touchpoint of every event, before the filter on `sources`, in SPEC
+    order: `event_id`, `jpos`, `credit_cents` and the touchpoint's columns (its `id` as
+    `touchpoint_id`): the engine's own credit step, seen before the export keeps rows."""
+    ordered, credited = attribution._credited(events, touchpoints, request, exported_only=False)
+    rows = attribution._assemble(events, ordered, credited, event_columns=["id"])
+    return rows.rename({"id": "event_id"})
 
 
 @st.composite

@@ -14,7 +14,7 @@ from exports_pipeline.engine.request import (
     parse_export_body,
     parse_export_request,
 )
-from exports_pipeline.engine.vocabulary import ATTRIBUTION_WINDOWS, EXPORT_FIELDS, SOURCES
+from exports_pipeline.vocabulary import ATTRIBUTION_WINDOWS, EXPORT_FIELDS, SOURCES
 
 D = "2024-01-15"
 ATTR = {"sources": ["google_ads"], "attribution_model": "last_touch", "attribution_window": 7}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, Definitions, instance_for_test, mem_io_manager
 
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import LocalExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
 from exports_pipeline.store import schema
@@ -185,14 +185,14 @@ def files_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def export_storage(files_root: Path) -> LocalExportStorageResource:
-    return LocalExportStorageResource(
-        root=str(files_root), public_base_url="http://api.test", signing_secret="test-secret"
+def export_storage(files_root: Path) -> ExportStorageResource:
+    return ExportStorageResource(
+        storage_dir=str(files_root), public_base_url="http://api.test", signing_secret="test-secret"
     )
 
 
 @pytest.fixture
-def resources(store: StoreResource, export_storage: LocalExportStorageResource) -> dict:
+def resources(store: StoreResource, export_storage: ExportStorageResource) -> dict:
     return {"store": store, "export_storage": export_storage, "io_manager": mem_io_manager}
 
 

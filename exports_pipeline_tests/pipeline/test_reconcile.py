@@ -9,6 +9,7 @@ import sys
 import pytest
 from dagster import DagsterRunStatus, build_sensor_context
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.failures import CANCELED, INTERNAL_ERROR, RUN_LOST, WORKER_DIED
 from exports_pipeline.pipeline.job import event_export_job
@@ -19,7 +20,7 @@ from exports_pipeline.pipeline.workers import (
     current_worker_tags,
     process_is_running,
 )
-from exports_pipeline.store.exports import create_export, get_export, mark_processing, utcnow
+from exports_pipeline.store.exports import create_export, get_export, mark_processing
 from exports_pipeline_tests.pipeline.conftest import EXPORT_DATE, SPACE
 
 LONG_AGO = dt.timedelta(minutes=5)

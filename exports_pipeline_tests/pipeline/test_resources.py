@@ -1,18 +1,17 @@
-"""Resources read settings when used, never at import, and publish to local disk or S3."""
+"""The code location's resources are configured once from the settings, and publish to
+local disk or S3."""
 
 import hashlib
+from pathlib import Path
 
 import boto3
-from dagster import RunConfig, mem_io_manager
-from dagster_aws.s3 import S3Resource
+import pytest
+from dagster import EnvVar, RunConfig, mem_io_manager
 
 from exports_pipeline.pipeline.config import ExportRequestConfig
+from exports_pipeline.pipeline.definitions import defs
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import (
-    S3ExportStorageResource,
-    SettingsExportStorageResource,
-    StoreResource,
-)
+from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import get_export
 from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
@@ -20,31 +19,68 @@ from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SP
 BUCKET = "pipeline-exports"
 
 
-def test_the_store_url_comes_from_settings_at_use_time(monkeypatch, tmp_path):
-    resource = StoreResource()
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for variable in ("EXPORTS_DATABASE_URL", "EXPORTS_STORAGE_DIR", "EXPORTS_SIGNING_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("EXPORTS_HOME", str(tmp_path))
-    monkeypatch.delenv("EXPORTS_DATABASE_URL", raising=False)
-    assert resource.resolved_url() == f"sqlite:///{tmp_path.resolve() / 'store.db'}"
-    monkeypatch.setenv("EXPORTS_DATABASE_URL", "sqlite:////elsewhere/store.db")
-    assert resource.resolved_url() == "sqlite:////elsewhere/store.db"
-
-
-def test_the_default_storage_is_the_one_settings_describe(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPORTS_STORAGE", "local")
-    monkeypatch.setenv("EXPORTS_STORAGE_DIR", str(tmp_path / "files"))
-    storage = SettingsExportStorageResource().get_storage()
-    assert isinstance(storage, LocalExportStorage)
-    assert storage.root == (tmp_path / "files").resolve()
+    monkeypatch.setenv("EXPORTS_EARLIEST_DATE", "2024-02-29")
+    monkeypatch.setenv("EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS", "3")
+    return tmp_path.resolve()
 
 
-def test_the_job_publishes_to_s3_through_s3resource(store, instance, s3_endpoint, tmp_path):
+def test_the_real_code_location_loads_with_its_resources(environment: Path) -> None:
+    loaded = defs()
+    assert loaded.get_job_def("event_export_job") is not None
+    resources = loaded.resources or {}
+    assert set(resources) == {"store", "export_storage", "io_manager"}
+    store = resources["store"]
+    assert isinstance(store, StoreResource)
+    assert store.database_url == f"sqlite:///{environment / 'store.db'}"
+    assert store.earliest_date == "2024-02-29"
+    assert store.subscription_catch_up_days == 3
+    storage = resources["export_storage"]
+    assert isinstance(storage, ExportStorageResource)
+    assert storage.storage_dir == str(environment / "files")
+    assert storage.signing_secret is None
+    assert storage.signing_secret_file == str(environment / "signing-secret")
+
+
+def test_a_set_secret_reaches_the_resources_as_an_env_var(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", "a-secret-never-shown")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "key-secret")
+    storage = (defs().resources or {})["export_storage"]
+    assert storage.signing_secret == EnvVar("EXPORTS_SIGNING_SECRET")
+    assert storage.aws_access_key_id == EnvVar("AWS_ACCESS_KEY_ID")
+    assert storage.aws_secret_access_key == EnvVar("AWS_SECRET_ACCESS_KEY")
+    assert "a-secret-never-shown" not in repr(storage)
+
+
+def test_the_default_storage_is_the_one_settings_describe(
+    environment: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EXPORTS_STORAGE_DIR", str(tmp_path / "elsewhere"))
+    built = (defs().resources or {})["export_storage"].get_storage()
+    assert isinstance(built, LocalExportStorage)
+    assert built.root == (tmp_path / "elsewhere").resolve()
+    assert built.signing_secret == (environment / "signing-secret").read_text().strip()
+
+
+def test_the_job_publishes_to_s3(store, instance, s3_endpoint, tmp_path):
     credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **credentials)
     client.create_bucket(Bucket=BUCKET)
-    storage = S3ExportStorageResource(
-        s3=S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1", **credentials),
-        bucket=BUCKET,
-        prefix="exports",
+    storage = ExportStorageResource(
+        storage="s3",
+        s3_endpoint_url=s3_endpoint,
+        s3_region="us-east-1",
+        s3_bucket=BUCKET,
+        s3_prefix="exports",
+        **credentials,
     )
     result = event_export_job.execute_in_process(
         partition_key=EXPORT_DATE.isoformat(),

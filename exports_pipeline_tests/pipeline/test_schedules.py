@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from dagster import build_schedule_context
 
 from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.store import schema
 from exports_pipeline.store.exports import exports_with_status
@@ -74,8 +75,9 @@ def test_subscription_exports_carry_the_subscription_request(store):
     )
 
 
-def test_missed_days_are_caught_up_within_the_bound(store, monkeypatch):
-    monkeypatch.setenv("EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS", "3")
+def test_missed_days_are_caught_up_within_the_bound(store):
+    # The bound the code location takes from EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS.
+    store = StoreResource(database_url=store.database_url, subscription_catch_up_days=3)
     subscription = _subscribe(store, "space-berlin", dt.date(2026, 3, 1))
     # The daemon was down since early March; on 2026-03-10 at 00:15 Berlin time
     # (23:15 UTC on the 9th) the last ended day is 03-09.

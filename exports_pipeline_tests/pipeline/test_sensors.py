@@ -6,10 +6,11 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterRunStatus, build_sensor_context
 
+from exports_pipeline.clock import utcnow
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.sensors import export_request_sensor
-from exports_pipeline.store.exports import create_export, get_export, utcnow
+from exports_pipeline.store.exports import create_export, get_export
 from exports_pipeline.store.schema import exports
 from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
 

@@ -6,7 +6,7 @@ from exports_pipeline.cli import app
 
 
 def test_add_list_remove(store, monkeypatch):
-    monkeypatch.setenv("EXPORTS_DATABASE_URL", store.resolved_url())
+    monkeypatch.setenv("EXPORTS_DATABASE_URL", store.database_url)
     runner = CliRunner()
     request = '{"sources": ["email"], "attribution_model": "last_touch", "attribution_window": 7}'
     added = runner.invoke(
@@ -38,7 +38,7 @@ def test_add_list_remove(store, monkeypatch):
 
 
 def test_add_rejects_what_the_api_rejects(store, monkeypatch):
-    monkeypatch.setenv("EXPORTS_DATABASE_URL", store.resolved_url())
+    monkeypatch.setenv("EXPORTS_DATABASE_URL", store.database_url)
     runner = CliRunner()
     result = runner.invoke(
         app, ["subscriptions", "add", "--space", "space-ny", "--request", '{"sources": ["email"]}']
@@ -47,3 +47,16 @@ def test_add_rejects_what_the_api_rejects(store, monkeypatch):
     assert "attribution_model: required when sources is given" in result.output
     unknown = runner.invoke(app, ["subscriptions", "add", "--space", "nope"])
     assert unknown.exit_code == 1
+
+
+def test_a_start_that_is_not_a_date_is_a_usage_error_naming_the_option(store, monkeypatch):
+    monkeypatch.setenv("EXPORTS_DATABASE_URL", store.database_url)
+    result = CliRunner().invoke(
+        app, ["subscriptions", "add", "--space", "space-ny", "--start", "2026-02-30"]
+    )
+    assert result.exit_code == 2
+    assert "'--start'" in result.output
+    assert "'2026-02-30' is not a date (YYYY-MM-DD)" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    listed = CliRunner().invoke(app, ["subscriptions", "list"])
+    assert listed.output == ""

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from exports_pipeline.store.loader import LoadError, load_directory
+from exports_pipeline.store.loader import load_directory
 from exports_pipeline.store.schema import EVENTS_STORE_TABLES
+from exports_pipeline.store.table_files import LoadError
 from exports_pipeline_tests.store.loading import VALID, counts, snapshot, write_tables
 
 DAMAGES = ["cut", "overwrite", "insert"]
@@ -55,7 +56,7 @@ def test_a_damaged_file_never_leaves_a_partial_load(
         path = folder / f"{table}.{file_format}"
         path.write_bytes(_damaged(path.read_bytes(), damage, at, junk))
         try:
-            summary = load_directory(store_engine, folder, progress=False)
+            summary = load_directory(store_engine, folder)
         except LoadError as error:
             assert snapshot(store_engine) == before
             assert error.file == path.name, str(error)

@@ -30,7 +30,6 @@ from dagster import (
     RunConfig,
     mem_io_manager,
 )
-from dagster_aws.s3 import S3Resource
 
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
@@ -42,8 +41,7 @@ from exports_pipeline.pipeline.failures import (
 )
 from exports_pipeline.pipeline.job import build_export_job
 from exports_pipeline.pipeline.resources import (
-    LocalExportStorageResource,
-    S3ExportStorageResource,
+    ExportStorageResource,
     StoreResource,
 )
 from exports_pipeline.store.exports import create_export, get_export
@@ -111,18 +109,17 @@ def _s3_objects(client, prefix: str) -> list[str]:  # type: ignore[no-untyped-de
 def flaky_s3(s3_endpoint, s3_client):  # type: ignore[no-untyped-def]
     """(proxy, storage resource): S3 through a proxy that can answer 503."""
     with fault_proxy(s3_endpoint) as proxy:
-        resource = S3ExportStorageResource(
+        resource = ExportStorageResource(
+            storage="s3",
             # max_attempts=0 (botocore's retries, not attempts): its own retries off, so the
             # op's retry policy is what rides out the fault (production keeps both layers).
-            s3=S3Resource(
-                endpoint_url=proxy.url,
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-                max_attempts=0,
-            ),
-            bucket=BUCKET,
-            prefix=f"faults-{proxy.server_address[1]}",
+            s3_endpoint_url=proxy.url,
+            s3_region="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            s3_max_attempts=0,
+            s3_bucket=BUCKET,
+            s3_prefix=f"faults-{proxy.server_address[1]}",
         )
         yield proxy, resource
 
@@ -153,7 +150,7 @@ def test_s3_5xx_is_retried_with_backoff_then_completes_or_fails_with_nothing_sto
         assert (proxy.injected, attempts) == (fail_writes, fail_writes + 1)
         assert result.success
         assert (record.status, record.message) == ("completed", None)
-        assert _s3_objects(s3_client, resource.prefix) == [record.storage_key]
+        assert _s3_objects(s3_client, resource.s3_prefix) == [record.storage_key]
         body = s3_client.get_object(Bucket=BUCKET, Key=record.storage_key)["Body"].read()
         assert len(body) == record.file_size_bytes
     else:
@@ -161,7 +158,7 @@ def test_s3_5xx_is_retried_with_backoff_then_completes_or_fails_with_nothing_sto
         assert not result.success
         assert (record.status, record.message) == ("failed", STORAGE_UNAVAILABLE)
         assert record.storage_key is None
-        assert _s3_objects(s3_client, resource.prefix) == []
+        assert _s3_objects(s3_client, resource.s3_prefix) == []
 
 
 # --- The store's connection dropped mid-query (PostgreSQL) -------------------------------
@@ -172,9 +169,9 @@ DROPPED_QUERIES = [
 ]
 
 
-def _local_storage(root: Path) -> LocalExportStorageResource:
-    return LocalExportStorageResource(
-        root=str(root), public_base_url="http://api.test", signing_secret="s"
+def _local_storage(root: Path) -> ExportStorageResource:
+    return ExportStorageResource(
+        storage_dir=str(root), public_base_url="http://api.test", signing_secret="s"
     )
 
 

@@ -12,23 +12,23 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from exports_pipeline.cli import app
-from exports_pipeline.engine.vocabulary import (
+from exports_pipeline.demo.generate import demo_tables, seed_demo
+from exports_pipeline.store.db import make_engine
+from exports_pipeline.store.migrate import upgrade
+from exports_pipeline.store.schema import metadata
+from exports_pipeline.store.table_files import LoadError
+from exports_pipeline.vocabulary import (
     AI_SOURCES,
     EVENT_NAMES,
     ORGANIC_SOURCES,
     PAID_SOURCES,
     SOURCES,
 )
-from exports_pipeline.store.db import make_engine
-from exports_pipeline.store.demo import demo_tables, seed_demo
-from exports_pipeline.store.loader import LoadError
-from exports_pipeline.store.migrate import upgrade
-from exports_pipeline.store.schema import metadata
 from exports_pipeline_tests.store.loading import counts, snapshot
 
 # Around the European DST change (2026-03-29); the US one is already past.
 END = dt.date(2026, 3, 31)
-SMALL = {"events": 3_000, "days": 7, "spaces": 5, "end_date": END, "progress": False}
+SMALL = {"events": 3_000, "days": 7, "spaces": 5, "end_date": END}
 
 
 def read(engine: sa.Engine, name: str) -> pl.DataFrame:

@@ -14,11 +14,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from exports_pipeline.cli import app
-from exports_pipeline.store import loader
+from exports_pipeline.store import bulk_insert
+from exports_pipeline.store.bulk_insert import insert_tables
 from exports_pipeline.store.db import make_engine
-from exports_pipeline.store.loader import LoadError, insert_tables, load_directory, validate_frame
+from exports_pipeline.store.loader import load_directory
 from exports_pipeline.store.migrate import upgrade
 from exports_pipeline.store.schema import EVENTS_STORE_TABLES, ads, events, spaces, touchpoints
+from exports_pipeline.store.table_files import LoadError, validate_frame
 from exports_pipeline_tests.store.loading import (
     EXPECTED_AMOUNTS,
     EXPECTED_EVENT_TIMES,
@@ -36,7 +38,7 @@ def test_loads_every_table_of_each_format(
     store_engine: sa.Engine, tmp_path: Path, file_format: str
 ) -> None:
     summary = load_directory(
-        store_engine, write_tables(tmp_path / "in", VALID, file_format), progress=False
+        store_engine, write_tables(tmp_path / "in", VALID, file_format)
     )
 
     assert summary.rows == {name: len(rows) for name, rows in VALID.items()}
@@ -57,7 +59,7 @@ def test_loads_every_table_of_each_format(
 def test_sqlite_timestamps_are_stored_in_sqlalchemy_text_format(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     upgrade(engine)
-    load_directory(engine, write_tables(tmp_path / "in", VALID), progress=False)
+    load_directory(engine, write_tables(tmp_path / "in", VALID))
     with engine.connect() as conn:
         raw = conn.exec_driver_sql("select event_time_utc from events order by id").scalars()
         assert list(raw) == [
@@ -177,12 +179,11 @@ def test_bad_input_names_file_row_column_and_keeps_nothing(
     words: str,
 ) -> None:
     other_space = {"id": "s0", "name": "Earlier", "timezone": "UTC", "subscription_active": True}
-    load_directory(store_engine, write_tables(tmp_path / "base", {"spaces": [other_space]}),
-                   progress=False)  # fmt: skip
+    load_directory(store_engine, write_tables(tmp_path / "base", {"spaces": [other_space]}))
     before = snapshot(store_engine)
 
     with pytest.raises(LoadError) as raised:
-        load_directory(store_engine, write_tables(tmp_path / "in", tables), progress=False)
+        load_directory(store_engine, write_tables(tmp_path / "in", tables))
 
     error = raised.value
     assert (error.file, error.row, error.column) == (file, row, column)
@@ -211,7 +212,7 @@ def test_unknown_table_file_is_refused(
     directory = write_tables(tmp_path / "in", VALID)
     (directory / file_name).write_text("id\n1\n")
     with pytest.raises(LoadError, match=words) as raised:
-        load_directory(store_engine, directory, progress=False)
+        load_directory(store_engine, directory)
     assert raised.value.file == file_name
     assert sum(counts(store_engine).values()) == 0
 
@@ -220,7 +221,7 @@ def test_two_files_of_one_table_are_refused(store_engine: sa.Engine, tmp_path: P
     directory = write_tables(tmp_path / "in", VALID)
     write_parquet(directory / "events.parquet", VALID["events"])
     with pytest.raises(LoadError, match="already comes from"):
-        load_directory(store_engine, directory, progress=False)
+        load_directory(store_engine, directory)
     assert sum(counts(store_engine).values()) == 0
 
 
@@ -234,7 +235,7 @@ def test_typed_formats_report_rows_too(
         tables["touchpoints"][0]["id"] = "10"
     with pytest.raises(LoadError) as raised:
         load_directory(
-            store_engine, write_tables(tmp_path / "in", tables, file_format), progress=False
+            store_engine, write_tables(tmp_path / "in", tables, file_format)
         )
     assert (raised.value.file, raised.value.row, raised.value.column) == (
         f"touchpoints.{file_format}",
@@ -244,12 +245,12 @@ def test_typed_formats_report_rows_too(
 
 
 def test_duplicate_of_a_stored_row_names_the_row(store_engine: sa.Engine, tmp_path: Path) -> None:
-    load_directory(store_engine, write_tables(tmp_path / "first", VALID), progress=False)
+    load_directory(store_engine, write_tables(tmp_path / "first", VALID))
     before = snapshot(store_engine)
     again = {"events": [{**VALID["events"][0], "id": 7}, {**VALID["events"][2]}]}
 
     with pytest.raises(LoadError) as raised:
-        load_directory(store_engine, write_tables(tmp_path / "again", again), progress=False)
+        load_directory(store_engine, write_tables(tmp_path / "again", again))
 
     assert (raised.value.file, raised.value.row, raised.value.column) == ("events.csv", 2, "id")
     assert "already in the store" in str(raised.value)
@@ -272,7 +273,7 @@ def test_a_bad_last_file_keeps_nothing_of_the_earlier_ones(
     # `ads` is inserted last; a clash with a stored ad is found only after every other
     # table went in, so this exercises the rollback. A tiny threshold makes SQLite drop
     # and rebuild indexes inside the transaction, which the rollback must undo too.
-    monkeypatch.setattr(loader, "_REBUILD_INDEXES_FROM", 1)
+    monkeypatch.setattr(bulk_insert, "_REBUILD_INDEXES_FROM", 1)
     with store_engine.begin() as conn:
         conn.execute(sa.insert(ads), [{**VALID["ads"][0], "ad_name": "stored"}])
     before = snapshot(store_engine)
@@ -280,7 +281,7 @@ def test_a_bad_last_file_keeps_nothing_of_the_earlier_ones(
     tables = _with("ads", 1, **last_file_problem)
 
     with pytest.raises(LoadError) as raised:
-        load_directory(store_engine, write_tables(tmp_path / "in", tables), progress=False)
+        load_directory(store_engine, write_tables(tmp_path / "in", tables))
 
     assert raised.value.file == "ads.csv"
     assert snapshot(store_engine) == before
@@ -292,11 +293,11 @@ def test_a_bad_last_file_keeps_nothing_of_the_earlier_ones(
 def test_indexes_rebuilt_after_a_large_load_are_all_there(
     store_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(loader, "_REBUILD_INDEXES_FROM", 1)
+    monkeypatch.setattr(bulk_insert, "_REBUILD_INDEXES_FROM", 1)
     names = {table.name: sorted(ix["name"] for ix in sa.inspect(store_engine).get_indexes(
         table.name)) for table in EVENTS_STORE_TABLES}  # fmt: skip
 
-    load_directory(store_engine, write_tables(tmp_path / "in", VALID), progress=False)
+    load_directory(store_engine, write_tables(tmp_path / "in", VALID))
 
     inspector = sa.inspect(store_engine)
     assert {t.name: sorted(ix["name"] for ix in inspector.get_indexes(t.name))
@@ -310,12 +311,12 @@ def test_a_large_load_refreshes_postgresql_planner_statistics(
 ) -> None:
     if store_engine.dialect.name != "postgresql":
         pytest.skip("planner statistics by ANALYZE: PostgreSQL's")
-    monkeypatch.setattr(loader, "_ANALYZE_FROM", 2)
+    monkeypatch.setattr(bulk_insert, "_ANALYZE_FROM", 2)
     analyzed = sa.text("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public'")
     with store_engine.connect() as conn:
         assert conn.execute(analyzed).scalars().all() == []
 
-    load_directory(store_engine, write_tables(tmp_path / "in", VALID), progress=False)
+    load_directory(store_engine, write_tables(tmp_path / "in", VALID))
 
     with store_engine.connect() as conn:
         tables = set(conn.execute(analyzed).scalars())
@@ -364,7 +365,7 @@ def test_amounts_keep_cents_exactly(store_engine: sa.Engine, tmp_path: Path) -> 
         for i, amount in enumerate(["0.1", "0.29", "-0.07", "999999999999.99", "+5", "7.10"])
     ]
     load_directory(
-        store_engine, write_tables(tmp_path / "in", {"events": rows}, "ndjson"), progress=False
+        store_engine, write_tables(tmp_path / "in", {"events": rows}, "ndjson")
     )
     with store_engine.connect() as conn:
         stored = conn.execute(sa.select(events.c.amount).order_by(events.c.id)).scalars().all()

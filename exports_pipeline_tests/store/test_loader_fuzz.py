@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exports_pipeline.store.loader import LoadError, load_directory
+from exports_pipeline.store.loader import load_directory
 from exports_pipeline.store.schema import EVENTS_STORE_TABLES
+from exports_pipeline.store.table_files import LoadError
 from exports_pipeline_tests.store.loading import VALID, counts, snapshot, write_tables
 
 CELLS = [
@@ -54,7 +55,7 @@ def test_never_a_partial_load(
     before = snapshot(store_engine)
     folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
     try:
-        load_directory(store_engine, write_tables(folder, tables, file_format), progress=False)
+        load_directory(store_engine, write_tables(folder, tables, file_format))
     except LoadError as error:
         assert snapshot(store_engine) == before
         assert error.file == f"{table}.{file_format}"

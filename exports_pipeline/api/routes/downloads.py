@@ -16,9 +16,7 @@ from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.routes.exports import EXPORTS_PATH, parse_export_id
 from exports_pipeline.api.schemas import ErrorBody
-from exports_pipeline.storage.base import download_file_name
-from exports_pipeline.storage.local import LocalExportStorage
-from exports_pipeline.storage.signing import verify
+from exports_pipeline.storage.base import DownloadRefused, download_file_name
 from exports_pipeline.store.exports import COMPLETED, get_export
 
 router = APIRouter(prefix=EXPORTS_PATH, tags=["downloads"])
@@ -60,7 +58,7 @@ def download_export(
     signature: str | None = None,
 ) -> FileResponse:
     """Stream the file of a completed export when the URL's signature and expiry hold."""
-    if not isinstance(storage, LocalExportStorage):
+    if not storage.serves_downloads:
         raise ApiError(404, "Downloads are served by the object store, not by the API.")
     numeric_id = parse_export_id(export_id)
     if numeric_id is None or not (_digits(expires) and signature and signature.isascii()):
@@ -70,24 +68,16 @@ def download_export(
         record = get_export(conn, numeric_id)
     if record is None or record.status != COMPLETED or not record.storage_key:
         raise ApiError(403, INVALID)
-    now = int(time.time())
-    expiry = int(expires)
-    signed = verify(
-        storage.signing_secret,
-        export_id=record.id,
-        key=record.storage_key,
-        expires=expiry,
-        signature=signature,
-        now=expiry - 1,
-    )
-    if not signed:
-        raise ApiError(403, INVALID)
-    if now >= expiry:
-        raise ApiError(403, EXPIRED)
     try:
-        path = storage.path_of(record.storage_key)
-    except ValueError:
-        raise ApiError(403, INVALID) from None
+        path = storage.signed_file(
+            record.storage_key,
+            export_id=record.id,
+            expires=int(expires),
+            signature=signature,
+            now=int(time.time()),
+        )
+    except DownloadRefused as refused:
+        raise ApiError(403, EXPIRED if refused.expired else INVALID) from None
     if not path.is_file():
         raise ApiError(404, "The export file is no longer stored; create the export again.")
     return FileResponse(

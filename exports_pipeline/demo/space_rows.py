@@ -1,300 +1,36 @@
-"""Synthetic but realistic demo data for the events store (`exports-pipeline seed-demo`).
-
-The same seed and end date always give the same rows (on a store holding no earlier
-events or touchpoints: new ids continue after the largest ones already stored). The data
-is shaped to exercise what exports must get right:
-- spaces in DST-observing and odd-offset timezones (New York, Kolkata +05:30, Adelaide
-  +09:30/+10:30, Berlin, Kiritimati +14, St. John's -03:30, Kathmandu +05:45, …);
-- per profile a journey of 0-15 touchpoints up to 180 days before its last conversion,
-  a few touchpoints at exactly an event's time and a few equal touch times (ties);
-- paid (`*_ads`), organic, AI, email/SMS, referral, direct and other sources; each paid
-  platform of a space has a full ad hierarchy (accounts → campaigns → ad sets → ads), with
-  broken chains: an ad set whose campaign is missing, an ad whose ad set is missing,
-  paid touchpoints with an unknown ad id or none;
-- about half the profiles belong to a company (an event's `company_id` is its profile's);
-- configured names for some custom events (and one for a standard event, which exports
-  must ignore), null amounts for non-monetary events and a few negative refunds;
-- event times spread uniformly over the `days` UTC days ending with `end_date`
-  (default: yesterday, UTC), with millisecond precision.
-Rows are written through the loader's bulk insert, in one transaction.
-"""
+"""The rows of one demo space: companies, profiles, ad hierarchies, events, touchpoints,
+event configs, drawn from one random generator."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-import sqlalchemy as sa
-from rich.progress import Progress
 
-from exports_pipeline.store import schema
-from exports_pipeline.store.loader import (
-    AMOUNT,
-    TIMESTAMP,
-    LoadError,
-    insert_tables,
-    progress_bar,
-    validate_frame,
+from exports_pipeline.demo.catalog import (
+    ALWAYS_PAID,
+    AUDIENCES,
+    CAMPAIGN_THEMES,
+    COMPANY_SUFFIXES,
+    COMPANY_WORDS,
+    CONFIGURED_NAMES,
+    CREATIVES,
+    EVENT_MIX,
+    EVENT_URLS,
+    FAMILY_SHARES,
+    JOURNEY_DAYS,
+    MAX_JOURNEY,
+    ORDERED_EVENTS,
+    OTHER_NAMED_SOURCES,
+    DemoSpace,
 )
-
-# (timezone, city): DST-observing and odd-offset zones first, so that even 3 spaces cover
-# a DST zone, a +05:30 zone and a half-hour DST zone of the southern hemisphere.
-SPACE_ZONES: tuple[tuple[str, str], ...] = (
-    ("America/New_York", "New York"),
-    ("Asia/Kolkata", "Kolkata"),
-    ("Australia/Adelaide", "Adelaide"),
-    ("Europe/Berlin", "Berlin"),
-    ("Pacific/Kiritimati", "Kiritimati"),
-    ("America/St_Johns", "St. John's"),
-    ("Asia/Kathmandu", "Kathmandu"),
-    ("America/Los_Angeles", "Los Angeles"),
-    ("Pacific/Chatham", "Chatham"),
-    ("UTC", "Greenwich"),
-)
-
-# (event name, share of events, monetary?)
-EVENT_MIX: tuple[tuple[str, float, bool], ...] = (
-    ("purchase", 0.22, True),
-    ("add_to_cart", 0.14, False),
-    ("view_content", 0.12, False),
-    ("sign_up", 0.07, False),
-    ("initiate_checkout", 0.06, False),
-    ("lead_generated", 0.05, False),
-    ("add_payment_info", 0.04, False),
-    ("complete_registration", 0.04, False),
-    ("subscribe", 0.04, True),
-    ("start_trial", 0.03, False),
-    ("upsell_purchase", 0.03, True),
-    ("contact", 0.02, False),
-    ("schedule", 0.02, False),
-    ("submit_application", 0.015, False),
-    ("webinar_registration", 0.015, False),
-    ("custom_event_1", 0.03, True),
-    ("custom_event_2", 0.02, False),
-    ("custom_event_3", 0.015, False),
-    ("custom_event_4", 0.01, False),
-    ("custom_event_5", 0.01, False),
-)
-CONFIGURED_NAMES: dict[str, str] = {
-    "custom_event_1": "Demo booked",
-    "custom_event_2": 'Quote requested "B2B"',
-    "custom_event_3": "Newsletter confirmed",
-}
-EVENT_URLS: dict[str, str] = {
-    "purchase": "https://shop.example.com/checkout/thank-you",
-    "upsell_purchase": "https://shop.example.com/checkout/upsell",
-    "subscribe": "https://shop.example.com/subscribe/done",
-    "add_to_cart": "https://shop.example.com/cart",
-    "view_content": "https://shop.example.com/products/trail-runner?utm_source=demo",
-    "sign_up": "https://app.example.com/signup",
-}
-ORDERED_EVENTS = frozenset({"purchase", "upsell_purchase", "subscribe"})
-
-# Touchpoint source families and their shares.
-FAMILY_SHARES: tuple[tuple[str, float], ...] = (
-    ("paid", 0.40),
-    ("organic", 0.17),
-    ("ai", 0.06),
-    ("email", 0.07),
-    ("sms", 0.03),
-    ("referral", 0.06),
-    ("direct", 0.15),
-    ("other", 0.06),
-)
-# The traffic sources of SPEC 2.1 the demo uses (the store sits below the engine and does
-# not import its vocabulary; a test checks that these stay within it).
-PLATFORMS: tuple[str, ...] = (
-    "facebook", "google", "linkedin", "tiktok", "youtube", "instagram", "bing", "yahoo",
-    "pinterest", "reddit", "snapchat", "telegram", "twitch", "x", "quora", "duckduckgo",
-)  # fmt: skip
-ORGANIC_SOURCES: tuple[str, ...] = (
-    *(f"{platform}_organic" for platform in PLATFORMS),
-    "messenger_organic",
-    "brave_organic",
-    "threads_organic",
-)
-AI_SOURCES: tuple[str, ...] = (
-    "ai_chat_gpt", "ai_perplexity", "ai_copilot", "ai_claude", "ai_grok", "ai_gemini",
-    "ai_deepseek",
-)  # fmt: skip
-OTHER_NAMED_SOURCES: tuple[str, ...] = (
-    "shop_app",
-    "substack",
-    "capterra",
-    "trustpilot",
-    "g2",
-    "yelp",
-)
-ALWAYS_PAID: tuple[str, ...] = ("facebook", "google")
-
-CAMPAIGN_THEMES: tuple[str, ...] = (
-    "Prospecting",
-    'Retargeting "Cart", EU',
-    "Brand search",
-    "Black Friday",
-    "Été 🌞 Summer sale",
-    "Lookalike 1%",
-    "Spring launch",
-    "Always-on",
-)
-AUDIENCES: tuple[str, ...] = ("Women 25-34", "Men 35-44", "Interest: running", "All, US+CA")
-CREATIVES: tuple[str, ...] = ("Video 15s", "Carousel", "Static, blue", "UGC testimonial")
-COMPANY_WORDS: tuple[str, ...] = (
-    "Acme",
-    "Globex",
-    "Initech",
-    "Umbrella",
-    "Stark",
-    "Wayne",
-    "Hooli",
-)
-COMPANY_SUFFIXES: tuple[str, ...] = ("Inc.", "GmbH", "Pvt Ltd", "Pty Ltd", "LLC", "& Söhne")
-
-MAX_JOURNEY = 15
-JOURNEY_DAYS = 180
+from exports_pipeline.store.columns import AMOUNT, TIMESTAMP
+from exports_pipeline.vocabulary import AI_SOURCES, ORGANIC_SOURCES, PLATFORMS
 
 
-@dataclass(frozen=True)
-class DemoSpace:
-    id: str
-    name: str
-    timezone: str
-    subscription_active: bool
-
-
-@dataclass
-class DemoSummary:
-    """What `seed_demo` wrote: its spaces, rows per table, the event window, the time taken."""
-
-    spaces: list[DemoSpace]
-    rows: dict[str, int] = field(default_factory=dict)
-    first_day: dt.date | None = None
-    last_day: dt.date | None = None
-    seconds: float = 0.0
-
-
-def seed_demo(
-    engine: sa.Engine,
-    *,
-    events: int = 20_000,
-    days: int = 7,
-    spaces: int = 3,
-    seed: int = 0,
-    progress: bool = True,
-    end_date: dt.date | None = None,
-) -> DemoSummary:
-    """Write `events` demo events of `spaces` spaces over the `days` UTC days ending
-    `end_date` (default yesterday, UTC), with their profiles, companies, touchpoints,
-    ad hierarchies and event configs, in one transaction. Deterministic by `seed`.
-
-    Space ids are `demo-1` … `demo-K`; seeding a store that already holds them raises
-    `LoadError` and writes nothing.
-    """
-    started = time.perf_counter()
-    last_day = end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
-    demo_spaces = _spaces(spaces)
-    with progress_bar(progress) as bar, engine.begin() as conn:
-        taken = conn.execute(
-            sa.select(schema.spaces.c.id).where(schema.spaces.c.id.in_([s.id for s in demo_spaces]))
-        ).scalars()
-        if clash := sorted(taken):
-            raise LoadError(
-                "demo spaces",
-                f"the store already holds {', '.join(clash)}; seed demo data into a store "
-                "without them",
-            )
-        tables = demo_tables(
-            events=events,
-            days=days,
-            spaces=spaces,
-            seed=seed,
-            end_date=last_day,
-            first_event_id=_next_id(conn, schema.events),
-            first_touchpoint_id=_next_id(conn, schema.touchpoints),
-            progress=bar,
-        )
-        frames = [(schema.metadata.tables[name], frame, name) for name, frame in tables.items()]
-        rows = insert_tables(conn, frames, progress=bar)
-    return DemoSummary(
-        spaces=demo_spaces,
-        rows=rows,
-        first_day=last_day - dt.timedelta(days=days - 1),
-        last_day=last_day,
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _next_id(conn: sa.Connection, table: sa.Table) -> int:
-    return (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
-
-
-def demo_tables(
-    *,
-    events: int,
-    days: int,
-    spaces: int,
-    seed: int,
-    end_date: dt.date,
-    first_event_id: int = 1,
-    first_touchpoint_id: int = 1,
-    progress: Progress | None = None,
-) -> dict[str, pl.DataFrame]:
-    """The demo rows of every SPEC section 3 table, validated and in the loader's types.
-
-    A pure function of its arguments: the same arguments give the same frames.
-    """
-    if events < 0 or days < 1 or spaces < 1:
-        raise ValueError("events must be >= 0, days >= 1 and spaces >= 1")
-    first_day = end_date - dt.timedelta(days=days - 1)
-    rng = np.random.default_rng(seed)
-    demo_spaces = _spaces(spaces)
-    weights = np.array([1 / (k + 1) for k in range(spaces)])
-    per_space = rng.multinomial(events, weights / weights.sum())
-    task = progress.add_task("generating", total=spaces) if progress is not None else None
-    parts: dict[str, list[pl.DataFrame]] = {table.name: [] for table in schema.EVENTS_STORE_TABLES}
-    for number, (space, count) in enumerate(zip(demo_spaces, per_space, strict=True)):
-        generated = _generate_space(rng, number, space, int(count), first_day, days)
-        for name, frame in generated.items():
-            parts[name].append(frame)
-        if progress is not None and task is not None:
-            progress.advance(task)
-    tables = {}
-    for table in schema.EVENTS_STORE_TABLES:
-        frame = pl.concat(parts[table.name], how="vertical")
-        if table is schema.events:
-            frame = _with_ids(frame, "event_time_utc", first_event_id)
-        elif table is schema.touchpoints:
-            frame = _with_ids(frame, "touch_time_utc", first_touchpoint_id)
-        tables[table.name] = validate_frame(table, frame, f"demo {table.name}")
-    return tables
-
-
-def _spaces(count: int) -> list[DemoSpace]:
-    result = []
-    for k in range(count):
-        timezone, city = SPACE_ZONES[k % len(SPACE_ZONES)]
-        lap = k // len(SPACE_ZONES)
-        name = f"Demo {city}" + (f" {lap + 1}" if lap else "")
-        # With four spaces or more, the last one has no active subscription (403 paths).
-        active = not (count >= 4 and k == count - 1)
-        result.append(DemoSpace(f"demo-{k + 1}", name, timezone, active))
-    return result
-
-
-def _with_ids(frame: pl.DataFrame, time_column: str, first_id: int) -> pl.DataFrame:
-    """Ids that grow with time, as a tracker would hand them out."""
-    return (
-        frame.sort(time_column, "space_id", "profile_id", "_seq")
-        .with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + first_id).alias("id"))
-        .drop("_seq")
-    )
-
-
-def _generate_space(
+def space_tables(
     rng: np.random.Generator,
     number: int,
     space: DemoSpace,

@@ -1,0 +1,1 @@
+"""Demo data of the events store, generated (not a production path)."""
