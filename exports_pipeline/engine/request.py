@@ -23,6 +23,8 @@ from exports_pipeline.engine.vocabulary import (
     ATTRIBUTION_WINDOWS,
     EVENT_NAMES,
     EXPORT_FIELDS,
+    HALF_LIFE_DAYS,
+    MODEL_PARAMETERS,
     PAID_ONLY_MODELS,
     SOURCE_SET,
     is_paid,
@@ -80,6 +82,8 @@ class ExportRequest(BaseModel):
     attribution_model: str | None = Field(default=None)
     attribution_window: int | None = Field(default=None)
     fields: list[str] | None = Field(default=None)
+    attribution_half_life_days: int | None = Field(default=None)
+    position_weights: list[int] | None = Field(default=None)
 
     @field_validator("event_names")
     @classmethod
@@ -114,6 +118,26 @@ class ExportRequest(BaseModel):
     def _window(cls, v: int | None) -> int | None:
         if v is not None and v not in ATTRIBUTION_WINDOWS:
             raise ValueError(f"must be one of {', '.join(map(str, ATTRIBUTION_WINDOWS))}")
+        return v
+
+    @field_validator("attribution_half_life_days")
+    @classmethod
+    def _half_life(cls, v: int | None) -> int | None:
+        if v is not None and v not in HALF_LIFE_DAYS:
+            raise ValueError(f"must be from {HALF_LIFE_DAYS[0]} to {HALF_LIFE_DAYS[-1]} (days)")
+        return v
+
+    @field_validator("position_weights")
+    @classmethod
+    def _position_weights(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if len(v) != 2:
+            raise ValueError(f"must be 2 integers [first, last], got {len(v)} items")
+        if any(not 0 <= w <= 100 for w in v):
+            raise ValueError("each weight must be from 0 to 100 (percent)")
+        if sum(v) > 100:
+            raise ValueError(f"first + last must be at most 100, got {sum(v)}")
         return v
 
     @property
@@ -186,6 +210,14 @@ def _cross_field_errors(data: Mapping[str, Any]) -> list[FieldError]:
                     f"{model} requires at least one paid (*_ads) source in sources",
                 )
             )
+    model = data.get("attribution_model")
+    for key, owner in MODEL_PARAMETERS.items():
+        if key in data and model != owner:
+            errors.append(FieldError(key, f"allowed only with attribution_model {owner}"))
+    if model == "position_based" and "position_weights" not in data:
+        errors.append(
+            FieldError("position_weights", "required with attribution_model position_based")
+        )
     return errors
 
 
