@@ -15,8 +15,10 @@ from pydantic import BaseModel, Field, field_serializer
 from exports_pipeline.engine.vocabulary import (
     ATTRIBUTION_MODELS,
     ATTRIBUTION_WINDOWS,
+    DEFAULT_HALF_LIFE_DAYS,
     EVENT_NAMES,
     EXPORT_FIELDS,
+    HALF_LIFE_DAYS,
     QUERY_MODES,
     SOURCES,
     STANDARD_EVENT_NAMES,
@@ -70,6 +72,22 @@ CREATE_REQUEST_SCHEMA: dict[str, Any] = {
         "fields": _string_list(
             list(EXPORT_FIELDS), 20, "Fields of each row besides the always-included ones."
         ),
+        "attribution_half_life_days": {
+            "type": "integer",
+            "minimum": HALF_LIFE_DAYS[0],
+            "maximum": HALF_LIFE_DAYS[-1],
+            "default": DEFAULT_HALF_LIFE_DAYS,
+            "description": "Half-life in days of time_decay; allowed only with that model.",
+        },
+        "position_weights": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0, "maximum": 100},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "[first, last] percentages of position_based (sum at most 100; "
+            "the middles share the rest); required with that model and allowed only there.",
+            "example": [40, 20],
+        },
     },
 }
 
