@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 from exports_pipeline.engine.extract import journey_key, journey_sources
@@ -297,11 +298,17 @@ def _time_decay(
 
     w = floor(2^32 · 2^(-Δ/h)) in float64 (Δ whole seconds from the touch to the event, h
     the half-life in seconds); a touch's share is w / Σw over J, or J[-1] takes all when
-    every weight is 0. Cents are exact: a·w needs up to 80 bits (a < 2^47, w <= 2^32), so
-    the split is done in Int128. A touch's cents depend on all of J, so J is expanded whole
-    and `exported` (when given) filters only the result.
+    every weight is 0. Cents are exact: a·w needs up to 79 bits (a < 2^47, w <= 2^32), so
+    it is an Int128; its quotient by Σw is at most a and its remainder below Σw, which fit
+    in 64 bits again (Σw <= |J|·2^32). A touch's cents depend on all of J, so J is expanded
+    whole and `exported` (when given) filters only the result.
     """
-    rows = journeys.with_columns(pos=pl.int_ranges("lo", pl.col("hi") + 1)).explode("pos")
+    sizes = (journeys.get_column("hi") - journeys.get_column("lo") + 1).to_numpy()
+    # Each journey is a run of consecutive rows once expanded: `starts` are their first rows.
+    starts = np.cumsum(sizes) - sizes
+    rows = journeys.with_columns(
+        pos=pl.int_ranges("lo", pl.col("hi") + 1), start=pl.Series(starts)
+    ).explode("pos")
     pos = rows.get_column("pos")
     # J holds only touches at or before the event, so Δ >= 0 and its floor is a truncation.
     delta = (
@@ -310,35 +317,48 @@ def _time_decay(
     ).dt.total_microseconds() // 1_000_000
     # NumPy divides exactly (IEEE); Polars would multiply by the reciprocal of a scalar.
     exponent = pl.Series(-(delta.cast(pl.Float64).to_numpy() / float(half_life_days * 86_400)))
-    weight = (pl.select(pl.lit(2.0).pow(exponent)).to_series() * 2.0**32).floor().cast(pl.Int64)
+    weights = (pl.select(pl.lit(2.0).pow(exponent)).to_series() * 2.0**32).floor()
+    weight = weights.cast(pl.Int64).to_numpy().copy()
+    # Sums per journey: each segment summed on its own, so nothing accumulates past Σw.
+    total = np.add.reduceat(weight, starts) if len(starts) else np.zeros(0, np.int64)
+    no_weight = total == 0
+    weight[(starts + sizes - 1)[no_weight]] = 1  # J[-1] gets 1
+    total[no_weight] = 1
+    journey = np.repeat(np.arange(len(sizes)), sizes)
     rows = rows.select(
         "row",
         "rank",
         "amount_cents",
         "pos",
+        "start",
         jpos=pl.col("pos") - pl.col("lo"),
-        last=pl.col("pos") == pl.col("hi"),
-        w=weight,
+        w=pl.Series(weight),
+        total=pl.Series(total[journey]),
     )
-    total = pl.col("w").sum().over("rank")
+    product = pl.col("amount_cents").abs().fill_null(0).cast(pl.Int128) * pl.col("w")
     rows = rows.with_columns(
-        w=pl.when(total == 0).then(pl.col("last").cast(pl.Int64)).otherwise(pl.col("w"))
-    ).with_columns(total=pl.col("w").sum().over("rank"))
+        floor=(product // pl.col("total")).cast(pl.Int64),
+        rem=(product % pl.col("total")).cast(pl.Int64),
+    )
+    floors = rows.get_column("floor").to_numpy()
+    amounts = rows.get_column("amount_cents").abs().fill_null(0).to_numpy()
+    leftover = amounts[starts] - (np.add.reduceat(floors, starts) if len(starts) else 0)
+    # The place of each touch in (remainder desc, position asc) within its journey: a
+    # stable sort keeps the rows of a journey together and in J order among equal remainders.
+    order = rows.select(
+        pl.arg_sort_by(["rank", "rem"], descending=[False, True], maintain_order=True)
+    ).to_series()
+    place = pl.Series(np.empty(rows.height, np.int64)).scatter(
+        order, np.arange(rows.height) - rows.get_column("start").to_numpy()
+    )
+    rows = rows.with_columns(
+        credit_cents=_signed(
+            pl.col("floor") + (place < pl.Series(leftover[journey])).cast(pl.Int64)
+        )
+    ).filter(pl.col("w") > 0)
     if exported is not None:
-        # Unexported touches still share the weights; only their rows go.
-        rows = rows.with_columns(exported=exported.gather(pos))
-    a = pl.col("amount_cents").abs().fill_null(0).cast(pl.Int128)
-    product = a * pl.col("w")
-    rows = rows.with_columns(floor=product // pl.col("total"), rem=product % pl.col("total"))
-    leftover = a - pl.col("floor").sum().over("rank")
-    # (remainder desc, position asc) as one key that is unique within J: remainders are below
-    # Σw, so rem·2^32 + (2^32 - 1 - jpos) orders them and breaks ties to the earlier touch.
-    key = pl.col("rem") * 2**32 + (2**32 - 1 - pl.col("jpos"))
-    place = key.rank("ordinal", descending=True).over("rank").cast(pl.Int64) - 1
-    cents = (pl.col("floor") + (place < leftover).cast(pl.Int128)).cast(pl.Int64)
-    rows = rows.with_columns(credit_cents=_signed(cents)).filter(pl.col("w") > 0)
-    if exported is not None:
-        rows = rows.filter("exported")
+        # Unexported touches took their share of the weights; only their rows go.
+        rows = rows.filter(exported.gather(rows.get_column("pos")))
     return rows.select("row", "rank", "pos", "jpos", "credit_cents")
 
 

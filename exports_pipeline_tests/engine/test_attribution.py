@@ -449,6 +449,16 @@ PARAMETER_CASES = [
         touches((1, dt.timedelta(0), "email"), (2, dt.timedelta(0), "direct")),
         [(1, "-500000000000.00"), (2, "-499999999999.99")],
     ),
+    ("decay, no touch: the event is not exported", _decay(), ALL, "1.00", [], []),
+    (
+        "decay, only a touch after the event: not exported",
+        _decay(),
+        ALL,
+        "1.00",
+        touches((1, -MS, "email")),
+        [],
+    ),
+    ("position, no touch: the event is not exported", _position(30, 30), ALL, "1.00", [], []),
     ("position |J|=1", _position(30, 30), ALL, "10.00", touches((1, D, "email")), [(1, "10.00")]),
     (
         "position |J|=2: first:last in proportion",
