@@ -343,8 +343,9 @@ def _time_decay(
     floors = rows.get_column("floor").to_numpy()
     amounts = rows.get_column("amount_cents").abs().fill_null(0).to_numpy()
     leftover = amounts[starts] - (np.add.reduceat(floors, starts) if len(starts) else 0)
-    # The place of each touch in (remainder desc, position asc) within its journey: a
-    # stable sort keeps the rows of a journey together and in J order among equal remainders.
+    # The place of each touch in (remainder desc, position asc) within its journey: journeys
+    # come in ascending `rank`, so a stable sort on (rank, remainder desc) keeps each journey
+    # on its own rows, in J order among equal remainders.
     order = rows.select(
         pl.arg_sort_by(["rank", "rem"], descending=[False, True], maintain_order=True)
     ).to_series()
