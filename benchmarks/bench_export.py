@@ -29,6 +29,26 @@ SPACE = "demo-1"
 TIMEZONE = "UTC"
 SOURCES = ["google_ads", "facebook_ads", "email", "google_organic"]
 
+LINEAR: dict[str, Any] = {
+    "sources": SOURCES,
+    "attribution_model": "linear",
+    "attribution_window": 30,
+    "fields": [
+        "profile_id",
+        "company_id",
+        "event_name",
+        "configured_name",
+        "amount",
+        "is_upsell",
+        "ad_id",
+        "ad_name",
+        "campaign_id",
+        "campaign_name",
+        "order_id",
+        "event_url",
+    ],
+}
+
 SCENARIOS: dict[str, dict[str, Any]] = {
     "no sources, 10 fields": {
         "fields": [
@@ -44,24 +64,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "event_url",
         ],
     },
-    "linear, 4 sources, 30 d, 12 fields": {
-        "sources": SOURCES,
-        "attribution_model": "linear",
-        "attribution_window": 30,
-        "fields": [
-            "profile_id",
-            "company_id",
-            "event_name",
-            "configured_name",
-            "amount",
-            "is_upsell",
-            "ad_id",
-            "ad_name",
-            "campaign_id",
-            "campaign_name",
-            "order_id",
-            "event_url",
-        ],
+    "linear, 4 sources, 30 d, 12 fields": LINEAR,
+    # The linear request with the models of SPEC 6.7.
+    "time_decay, 4 sources, 30 d, 12 fields": {**LINEAR, "attribution_model": "time_decay"},
+    "position_based [30, 30], 4 sources, 30 d, 12 fields": {
+        **LINEAR,
+        "attribution_model": "position_based",
+        "position_weights": [30, 30],
     },
     "u_shaped, company, lifetime": {
         "query_mode": "company",
@@ -71,6 +80,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "fields": ["company_id", "event_name", "amount", "source"],
     },
 }
+
+# The models `_duckdb_sql` has a reference query for (None: no attribution).
+DUCKDB_MODELS = (None, "linear", "u_shaped")
 
 
 def _peak_rss_mb() -> float:
@@ -338,7 +350,9 @@ def main() -> None:
     results = {}
     for scenario in args.only or SCENARIOS:
         engine = _child(args.events, scenario, "engine")
-        duck = None if args.no_duckdb else _child(args.events, scenario, "duckdb")
+        model = SCENARIOS[scenario].get("attribution_model")
+        skip_duckdb = args.no_duckdb or model not in DUCKDB_MODELS
+        duck = None if skip_duckdb else _child(args.events, scenario, "duckdb")
         results[scenario] = {"engine": engine, "duckdb": duck}
         t, c = engine["times"], engine["cpu"]
 

@@ -86,11 +86,20 @@ ATTRIBUTION_MODELS: tuple[str, ...] = (
     "linear_paid",
     "u_shaped",
     "last_non_direct_touch",
+    "time_decay",
+    "position_based",
 )
 PAID_ONLY_MODELS: frozenset[str] = frozenset(
     {"first_platform_touch", "last_platform_touch", "linear_paid"}
 )
 ATTRIBUTION_WINDOWS: tuple[int, ...] = (0, 1, 7, 14, 30, 60, 90)
+# Parameters of one model each (SPEC 6.7): the parameter, and the model it belongs to.
+MODEL_PARAMETERS: dict[str, str] = {
+    "attribution_half_life_days": "time_decay",
+    "position_weights": "position_based",
+}
+HALF_LIFE_DAYS = range(1, 31)
+DEFAULT_HALF_LIFE_DAYS = 7
 QUERY_MODES: tuple[str, ...] = ("profile", "company")
 
 AD_HIERARCHY_FIELDS: tuple[str, ...] = (

@@ -7,12 +7,13 @@ order; binary searches find both ends, and models that credit several touchpoint
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from exports_pipeline.engine.extract import journey_key, journey_sources
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.store.columns import AMOUNT
-from exports_pipeline.vocabulary import AD_HIERARCHY_FIELDS
+from exports_pipeline.vocabulary import AD_HIERARCHY_FIELDS, DEFAULT_HALF_LIFE_DAYS
 
 # The decimal type of `amount` in export rows: exact money with two decimals.
 # Wide enough for the cents of any amount before they are divided back into AMOUNT.
@@ -138,15 +139,17 @@ def _last_non_direct(ordered: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFr
 
 
 def _split_cents(
-    journeys: pl.DataFrame, model: str, exported: pl.Series | None = None
+    journeys: pl.DataFrame, request: ExportRequest, exported: pl.Series | None = None
 ) -> pl.DataFrame:
-    """Every touchpoint of J with its credited cents: the floor of its exact share plus one
-    of the leftover cents when it is among the largest remainders (ties: earlier first).
+    """Every touchpoint of J with a share above 0 and its credited cents: the floor of its
+    exact share plus one of the leftover cents when it is among the largest remainders
+    (ties: earlier first).
 
     A touchpoint's cents depend only on the amount, |J| and its position, so when
     `exported` (per ordered touchpoint: may it be exported?) is given, the others are
     dropped before any arithmetic.
     """
+    model = request.attribution_model
     if exported is None:
         rows = journeys.with_columns(pos=pl.int_ranges("lo", pl.col("hi") + 1)).explode("pos")
     else:
@@ -203,17 +206,161 @@ def _split_cents(
                 + (rank < leftover).cast(pl.Int64)
             )
         )
+    elif model == "position_based":
+        assert request.position_weights is not None, "position_based has its weights"
+        first, last = request.position_weights
+        cents, has_share = _position_based_cents(a, n, jpos, first, last)
+        rows = rows.filter(has_share)
     else:
         # Equal shares: every remainder is a mod n, so the first a mod n touches get a cent.
         cents = a // n + (jpos < a % n).cast(pl.Int64)
-    signed = pl.when(pl.col("amount_cents") < 0).then(-cents).otherwise(cents)
-    return rows.select(
+    return rows.select("row", "rank", "pos", "jpos", credit_cents=_signed(cents))
+
+
+def _signed(cents: pl.Expr) -> pl.Expr:
+    """Cents of the absolute amount back with the amount's sign; null amounts stay null."""
+    amount = pl.col("amount_cents")
+    return pl.when(amount.is_null()).then(None).when(amount < 0).then(-cents).otherwise(cents)
+
+
+def _position_based_cents(
+    a: pl.Expr, n: pl.Expr, jpos: pl.Expr, first: int, last: int
+) -> tuple[pl.Expr, pl.Expr]:
+    """Cents of position `jpos` of an n-touch journey splitting `a` cents with the ends'
+    percentages `first` and `last`, and whether that position's share is above 0.
+
+    n >= 3: over the common denominator 100·m (m = n-2 middles) the weights are first·m,
+    last·m and 100-first-last per middle, so the floors are (a·first) // 100, (a·last) // 100
+    and (a·mid) // 100m, the remainders ((a·first) mod 100)·m, ((a·last) mod 100)·m and
+    (a·mid) mod 100m: every product stays below 2^63 for any NUMERIC(14,2) amount. The
+    remainders take three values, so a position's place in (remainder desc, position) is a
+    closed form; zero shares have remainder 0 and rank after every cent.
+    """
+    m = n - 2
+    mid = 100 - first - last
+    first_floor = (a * first) // 100
+    last_floor = (a * last) // 100
+    mid_floor = (a * mid) // (100 * m)
+    first_rem = ((a * first) % 100) * m
+    last_rem = ((a * last) % 100) * m
+    mid_rem = (a * mid) % (100 * m)
+    leftover = a - first_floor - last_floor - m * mid_floor
+
+    def above(x: pl.Expr, y: pl.Expr) -> pl.Expr:
+        return (x > y).cast(pl.Int64)
+
+    is_first, is_last = jpos == 0, jpos == n - 1
+    place = (
+        pl.when(is_first)
+        .then(m * above(mid_rem, first_rem) + above(last_rem, first_rem))
+        .when(is_last)
+        .then(1 - above(last_rem, first_rem) + m * (1 - above(last_rem, mid_rem)))
+        .otherwise(1 - above(mid_rem, first_rem) + (jpos - 1) + above(last_rem, mid_rem))
+    )
+    many = pl.when(is_first).then(first_floor).when(is_last).then(last_floor).otherwise(
+        mid_floor
+    ) + (place < leftover).cast(pl.Int64)
+    # Two touches: first:last in proportion, equal when both are 0.
+    two_first, two_last = (first, last) if first + last else (1, 1)
+    two_weight = pl.when(jpos == 0).then(two_first).otherwise(two_last)
+    other_weight = pl.when(jpos == 0).then(two_last).otherwise(two_first)
+    own, other = a * two_weight, a * other_weight
+    total = two_first + two_last
+    two_leftover = a - own // total - other // total
+    # The leftover cent (at most one) goes to the larger remainder, the first on a tie.
+    two_place = (
+        pl.when(jpos == 0)
+        .then(above(other % total, own % total))
+        .otherwise(1 - above(own % total, other % total))
+    )
+    two = own // total + (two_place < two_leftover).cast(pl.Int64)
+    cents = pl.when(n == 1).then(a).when(n == 2).then(two).otherwise(many)
+    has_share = (
+        pl.when(n == 1)
+        .then(True)
+        .when(n == 2)
+        .then(two_weight > 0)
+        .otherwise(
+            pl.when(is_first).then(first > 0).when(is_last).then(last > 0).otherwise(mid > 0)
+        )
+    )
+    return cents, has_share
+
+
+def _time_decay(
+    events: pl.DataFrame,
+    ordered: pl.DataFrame,
+    journeys: pl.DataFrame,
+    half_life_days: int,
+    exported: pl.Series | None = None,
+) -> pl.DataFrame:
+    """Every touchpoint of J with a weight above 0 and its credited cents (SPEC 6.7).
+
+    w = floor(2^32 · 2^(-Δ/h)) in float64 (Δ whole seconds from the touch to the event, h
+    the half-life in seconds); a touch's share is w / Σw over J, or J[-1] takes all when
+    every weight is 0. Cents are exact: a·w needs up to 79 bits (a < 2^47, w <= 2^32), so
+    it is an Int128; its quotient by Σw is at most a and its remainder below Σw, which fit
+    in 64 bits again (Σw <= |J|·2^32). A touch's cents depend on all of J, so J is expanded
+    whole and `exported` (when given) filters only the result.
+    """
+    sizes = (journeys.get_column("hi") - journeys.get_column("lo") + 1).to_numpy()
+    # Each journey is a run of consecutive rows once expanded: `starts` are their first rows.
+    starts = np.cumsum(sizes) - sizes
+    rows = journeys.with_columns(
+        pos=pl.int_ranges("lo", pl.col("hi") + 1), start=pl.Series(starts)
+    ).explode("pos")
+    pos = rows.get_column("pos")
+    # J holds only touches at or before the event, so Δ >= 0 and its floor is a truncation.
+    delta = (
+        events.get_column("event_time_utc").gather(rows.get_column("row"))
+        - ordered.get_column("touch_time_utc").gather(pos)
+    ).dt.total_microseconds() // 1_000_000
+    # NumPy divides exactly (IEEE); Polars would multiply by the reciprocal of a scalar.
+    exponent = pl.Series(-(delta.cast(pl.Float64).to_numpy() / float(half_life_days * 86_400)))
+    weights = (pl.select(pl.lit(2.0).pow(exponent)).to_series() * 2.0**32).floor()
+    weight = weights.cast(pl.Int64).to_numpy().copy()
+    # Sums per journey: each segment summed on its own, so nothing accumulates past Σw.
+    total = np.add.reduceat(weight, starts) if len(starts) else np.zeros(0, np.int64)
+    no_weight = total == 0
+    weight[(starts + sizes - 1)[no_weight]] = 1  # J[-1] gets 1
+    total[no_weight] = 1
+    journey = np.repeat(np.arange(len(sizes)), sizes)
+    rows = rows.select(
         "row",
         "rank",
+        "amount_cents",
         "pos",
-        "jpos",
-        credit_cents=pl.when(pl.col("amount_cents").is_null()).then(None).otherwise(signed),
+        "start",
+        jpos=pl.col("pos") - pl.col("lo"),
+        w=pl.Series(weight),
+        total=pl.Series(total[journey]),
     )
+    product = pl.col("amount_cents").abs().fill_null(0).cast(pl.Int128) * pl.col("w")
+    rows = rows.with_columns(
+        floor=(product // pl.col("total")).cast(pl.Int64),
+        rem=(product % pl.col("total")).cast(pl.Int64),
+    )
+    floors = rows.get_column("floor").to_numpy()
+    amounts = rows.get_column("amount_cents").abs().fill_null(0).to_numpy()
+    leftover = amounts[starts] - (np.add.reduceat(floors, starts) if len(starts) else 0)
+    # The place of each touch in (remainder desc, position asc) within its journey: journeys
+    # come in ascending `rank`, so a stable sort on (rank, remainder desc) keeps each journey
+    # on its own rows, in J order among equal remainders.
+    order = rows.select(
+        pl.arg_sort_by(["rank", "rem"], descending=[False, True], maintain_order=True)
+    ).to_series()
+    place = pl.Series(np.empty(rows.height, np.int64)).scatter(
+        order, np.arange(rows.height) - rows.get_column("start").to_numpy()
+    )
+    rows = rows.with_columns(
+        credit_cents=_signed(
+            pl.col("floor") + (place < pl.Series(leftover[journey])).cast(pl.Int64)
+        )
+    ).filter(pl.col("w") > 0)
+    if exported is not None:
+        # Unexported touches took their share of the weights; only their rows go.
+        rows = rows.filter(exported.gather(rows.get_column("pos")))
+    return rows.select("row", "rank", "pos", "jpos", "credit_cents")
 
 
 def _credited(
@@ -231,8 +378,13 @@ def _credited(
         credited = _single_touch(journeys, _SINGLE_TOUCH_END[model])
     elif model == "last_non_direct_touch":
         credited = _last_non_direct(ordered, journeys)
+    elif model == "time_decay":
+        half_life = request.attribution_half_life_days or DEFAULT_HALF_LIFE_DAYS
+        credited = _time_decay(
+            events, ordered, journeys, half_life, exported if exported_only else None
+        )
     else:
-        credited = _split_cents(journeys, model, exported if exported_only else None)
+        credited = _split_cents(journeys, request, exported if exported_only else None)
     if exported_only and model in (*_SINGLE_TOUCH_END, "last_non_direct_touch"):
         credited = credited.filter(exported.gather(credited.get_column("pos")))
     return ordered, credited.sort("rank", "jpos")

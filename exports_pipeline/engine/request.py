@@ -39,6 +39,8 @@ from exports_pipeline.vocabulary import (
     ATTRIBUTION_WINDOWS,
     CUSTOM_EVENT_NAMES,
     EXPORT_FIELDS,
+    HALF_LIFE_DAYS,
+    MODEL_PARAMETERS,
     PAID_ONLY_MODELS,
     QUERY_MODES,
     SOURCES,
@@ -152,6 +154,41 @@ AttributionWindow = Annotated[
 ]
 
 
+def _half_life(days: int) -> int:
+    if days not in HALF_LIFE_DAYS:
+        raise _rule(f"must be from {HALF_LIFE_DAYS[0]} to {HALF_LIFE_DAYS[-1]} (days)")
+    return days
+
+
+def _position_weights(weights: list[int]) -> list[int]:
+    if len(weights) != 2:
+        raise _rule(f"must be 2 integers [first, last], got {len(weights)} items")
+    if any(not 0 <= w <= 100 for w in weights):
+        raise _rule("each weight must be from 0 to 100 (percent)")
+    if sum(weights) > 100:
+        raise _rule(f"first + last must be at most 100, got {sum(weights)}")
+    return weights
+
+
+HalfLifeDays = Annotated[
+    int,
+    BeforeValidator(_not_bool),
+    AfterValidator(_half_life),
+    Field(json_schema_extra={"minimum": HALF_LIFE_DAYS[0], "maximum": HALF_LIFE_DAYS[-1]}),
+]
+PositionWeights = Annotated[
+    list[Annotated[int, BeforeValidator(_not_bool)]],
+    AfterValidator(_position_weights),
+    Field(
+        json_schema_extra={
+            "minItems": 2,
+            "maxItems": 2,
+            "items": {"type": "integer", "minimum": 0, "maximum": 100},
+        }
+    ),
+]
+
+
 def _without_nulls(schema: dict[str, Any]) -> None:
     # An optional field is absent or valid: document neither `null` among its types nor
     # `"default": null`, both of which would invite the null the rules refuse.
@@ -195,6 +232,15 @@ class ExportRequest(BaseModel):
     )
     fields: ExportFields | None = Field(
         default=None, description="Fields of each row besides the always-included ones."
+    )
+    attribution_half_life_days: HalfLifeDays | None = Field(
+        default=None,
+        description="Half-life of a touch's weight in days (default 7); only with time_decay.",
+    )
+    position_weights: PositionWeights | None = Field(
+        default=None,
+        description="[first, last] percentages of the ends (integers 0-100, sum at most 100); "
+        "required with position_based, allowed only with it.",
     )
 
     @field_validator("*", mode="before")
@@ -255,6 +301,12 @@ def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     they are reported even when a field breaks its own rule."""
     errors: list[tuple[str, str]] = []
     data = {key: value for key, value in data.items() if value is not None}  # each reported
+    model = data.get("attribution_model")
+    for key, owner in MODEL_PARAMETERS.items():
+        if key in data and model != owner:
+            errors.append((key, f"allowed only with attribution_model {owner}"))
+    if model == "position_based" and "position_weights" not in data:
+        errors.append(("position_weights", "required with attribution_model position_based"))
     if "sources" not in data:
         for key in ("attribution_model", "attribution_window"):
             if key in data:
@@ -267,7 +319,7 @@ def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key in ("attribution_model", "attribution_window"):
         if key not in data:
             errors.append((key, "required when sources is given"))
-    model, sources = data.get("attribution_model"), data.get("sources")
+    sources = data.get("sources")
     if (
         model in PAID_ONLY_MODELS
         and isinstance(sources, list)

@@ -44,6 +44,14 @@ class ExportRequestConfig(Config):
         default=None, description="Window in days (0 = lifetime); required with sources."
     )
     fields: list[str] | None = Field(default=None, description="Fields of each row, in order.")
+    attribution_half_life_days: int | None = Field(
+        default=None, description="time_decay only: half-life in days, 1-30 (default 7)."
+    )
+    position_weights: list[int] | None = Field(
+        default=None,
+        description="position_based only (required there): [first, last] percentages, "
+        "each 0-100, sum <= 100.",
+    )
 
     def request_body(self, date: dt.date) -> dict[str, Any]:
         """The API-shaped body for `date`: only the fields that were given."""

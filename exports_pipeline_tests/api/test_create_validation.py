@@ -52,6 +52,9 @@ def api(
         yield client
 
 
+TIME_DECAY = {**ATTR, "attribution_model": "time_decay"}
+POSITION = {**ATTR, "attribution_model": "position_based", "position_weights": [40, 20]}
+
 VALID: list[tuple[str, str, dict[str, Any]]] = [
     ("date only", "acme", {"date": D}),
     ("earliest date", "acme", {"date": "2020-01-01"}),
@@ -80,6 +83,13 @@ VALID: list[tuple[str, str, dict[str, Any]]] = [
             "attribution_window": 30,
         },
     ),
+    ("time_decay, default half-life", "acme", {"date": D, **TIME_DECAY}),
+    ("half-life 1", "acme", {"date": D, **TIME_DECAY, "attribution_half_life_days": 1}),
+    ("half-life 30", "acme", {"date": D, **TIME_DECAY, "attribution_half_life_days": 30}),
+    *[
+        (f"position_weights {w}", "acme", {"date": D, **POSITION, "position_weights": w})
+        for w in ([40, 20], [0, 0], [50, 50], [100, 0], [0, 100], [1, 99])
+    ],
 ]
 
 
@@ -167,7 +177,7 @@ INVALID: list[tuple[str, dict[str, Any] | list[Any] | str | int | None, str, str
     ),
     (
         "unknown model",
-        {"date": D, **ATTR, "attribution_model": "time_decay"},
+        {"date": D, **ATTR, "attribution_model": "data_driven"},
         "attribution_model",
         "must be one of",
     ),
@@ -255,6 +265,85 @@ INVALID: list[tuple[str, dict[str, Any] | list[Any] | str | int | None, str, str
             "fields",
         )
     ],
+    *[
+        (
+            f"half-life {value!r}",
+            {"date": D, **TIME_DECAY, "attribution_half_life_days": value},
+            "attribution_half_life_days",
+            rule,
+        )
+        for value, rule in (
+            (0, "must be from 1 to 30"),
+            (31, "must be from 1 to 30"),
+            (-7, "must be from 1 to 30"),
+            ("7", "valid integer"),
+            (True, "must be an integer, not a boolean"),
+            (7.0, "valid integer"),
+            ([7], "valid integer"),
+            (None, "must not be null"),
+        )
+    ],
+    *[
+        (
+            f"half-life with {model}",
+            {"date": D, **ATTR, "attribution_model": model, "attribution_half_life_days": 7},
+            "attribution_half_life_days",
+            "allowed only with attribution_model time_decay",
+        )
+        for model in ("linear", "position_based", "u_shaped")
+    ],
+    (
+        "half-life without sources",
+        {"date": D, "attribution_half_life_days": 7},
+        "attribution_half_life_days",
+        "allowed only with attribution_model time_decay",
+    ),
+    *[
+        (
+            f"position_weights {value!r}",
+            {"date": D, **POSITION, "position_weights": value},
+            "position_weights",
+            rule,
+        )
+        for value, rule in (
+            ([60, 50], "first + last must be at most 100, got 110"),
+            ([100, 1], "first + last must be at most 100, got 101"),
+            ([101, 0], "each weight must be from 0 to 100"),
+            ([0, -1], "each weight must be from 0 to 100"),
+            ([30], "must be 2 integers [first, last], got 1 items"),
+            ([30, 30, 30], "must be 2 integers [first, last], got 3 items"),
+            ([], "must be 2 integers [first, last], got 0 items"),
+            ([True, 0], "item 0: must be an integer, not a boolean"),
+            ([30, 30.0], "item 1: Input should be a valid integer"),
+            (["30", 30], "item 0: Input should be a valid integer"),
+            ([30, None], "item 1: Input should be a valid integer"),
+            ("30,30", "valid list"),
+            ({"first": 30, "last": 30}, "valid list"),
+            (30, "valid list"),
+            (None, "must not be null"),
+        )
+    ],
+    *[
+        (
+            f"position_weights with {model}",
+            {"date": D, **ATTR, "attribution_model": model, "position_weights": [40, 20]},
+            "position_weights",
+            "allowed only with attribution_model position_based",
+        )
+        for model in ("linear", "time_decay", "u_shaped")
+    ],
+    (
+        "position_weights without sources",
+        {"date": D, "position_weights": [40, 20]},
+        "position_weights",
+        "allowed only with attribution_model position_based",
+    ),
+    (
+        "position_based without position_weights",
+        {"date": D, **ATTR, "attribution_model": "position_based"},
+        "position_weights",
+        "required with attribution_model position_based",
+    ),
     ("unknown key", {"date": D, "format": "csv"}, "format", "unknown field"),
     ("body a list", [{"date": D}], "body", "must be a JSON object"),
     ("body a string", "2024-01-15", "body", "must be a JSON object"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -90,8 +91,17 @@ def day_bounds(date: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
-def credits(model: str, journey: list[dict[str, Any]], sources: list[str]) -> list[Fraction]:
-    """The credit of each touchpoint of the journey, straight from the SPEC table."""
+def decay_weight(event_time: dt.datetime, touch_time: dt.datetime, half_life_days: int) -> int:
+    """SPEC 6.7: floor(2^32 · 2^(-Δ/h)) in float64, Δ in whole seconds, h in seconds."""
+    delta = (event_time - touch_time) // dt.timedelta(seconds=1)
+    return math.floor(2**32 * 2.0 ** -(delta / (half_life_days * 86400)))
+
+
+def credits(
+    request: ExportRequest, journey: list[dict[str, Any]], event_time: dt.datetime
+) -> list[Fraction]:
+    """The credit of each touchpoint of the journey, straight from the SPEC tables."""
+    model, sources = request.attribution_model, request.sources or []
     n = len(journey)
     credit = [Fraction(0)] * n
     paid = [i for i, t in enumerate(journey) if t["source"].endswith("_ads")]
@@ -123,6 +133,26 @@ def credits(model: str, journey: list[dict[str, Any]], sources: list[str]) -> li
     elif model == "linear_paid":
         for i in paid:
             credit[i] = Fraction(1, len(paid))
+    elif model == "time_decay":
+        half_life = request.attribution_half_life_days or 7
+        weights = [decay_weight(event_time, t["touch_time_utc"], half_life) for t in journey]
+        if sum(weights) == 0:
+            weights[-1] = 1
+        credit = [Fraction(w, sum(weights)) for w in weights]
+    elif model == "position_based":
+        assert request.position_weights is not None
+        first, last = request.position_weights
+        if n == 1:
+            credit = [Fraction(1)]
+        elif n == 2:
+            credit = (
+                [Fraction(first, first + last), Fraction(last, first + last)]
+                if first + last
+                else [Fraction(1, 2)] * 2
+            )
+        else:
+            middle = Fraction(100 - first - last, 100 * (n - 2))
+            credit = [Fraction(first, 100)] + [middle] * (n - 2) + [Fraction(last, 100)]
     else:
         raise ValueError(model)
     return credit
@@ -215,7 +245,7 @@ def export_rows(
         ]
         journey.sort(key=lambda t: (t["touch_time_utc"], t["id"]))
         assert request.attribution_model is not None
-        credit = credits(request.attribution_model, journey, request.sources)
+        credit = credits(request, journey, event["event_time_utc"])
         if event["amount"] is None:
             amounts: list[Decimal | None] = [None] * len(journey)
         else:

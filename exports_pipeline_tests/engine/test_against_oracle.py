@@ -26,6 +26,11 @@ FIELD_SETS = (
     ["account_name", "adset_name", "adset_id", "campaign_id", "account_id", "ad_name"],
     ["ad_name", "order_id", "amount", "space_id", "touchpoint_id", "event_time_utc"],
 )
+# The half-life of time_decay per window (None: the default): short ones with long windows,
+# so that old touches weigh 0 (1 day: Δ > 32 days; 2 days: Δ > 64) and whole journeys too.
+HALF_LIFE_BY_WINDOW = {0: 1, 1: None, 7: 30, 14: 2, 30: 7, 60: 1, 90: 2}
+# End weights that give the middles nothing, an end nothing, or everything to one end.
+POSITION_WEIGHTS = ([40, 20], [50, 50], [0, 0], [30, 30], [0, 100], [100, 0], [0, 45], [33, 1])
 PLAIN_FIELD_SETS = (
     None,
     ["amount", "event_name", "configured_name", "profile_id", "company_id", "is_upsell"],
@@ -34,7 +39,8 @@ PLAIN_FIELD_SETS = (
 
 
 def requests() -> list[dict]:
-    """Every model, window and mode, cycling through the field sets, plus plain exports."""
+    """Every model, window and mode, cycling through the field sets and the parameters of
+    the models that have some, plus plain exports."""
     bodies: list[dict] = []
     combos = itertools.product(ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS, ("profile", "company"))
     for i, (model, window, mode) in enumerate(combos):
@@ -45,6 +51,10 @@ def requests() -> list[dict]:
             "attribution_model": model,
             "attribution_window": window,
         }
+        if model == "time_decay" and HALF_LIFE_BY_WINDOW[window] is not None:
+            body["attribution_half_life_days"] = HALF_LIFE_BY_WINDOW[window]
+        if model == "position_based":
+            body["position_weights"] = POSITION_WEIGHTS[i % len(POSITION_WEIGHTS)]
         fields = FIELD_SETS[i % len(FIELD_SETS)]
         if fields:
             body["fields"] = fields

@@ -1,4 +1,4 @@
-"""Journeys, credit by each of the 8 models and exact-cent splits follow SPEC section 4."""
+"""Journeys, credit by every model (SPEC 4 and 6.7) and exact-cent splits follow the SPEC."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from exports_pipeline.engine.attribution import output_columns, split_attribution
 from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline_tests.engine import oracle
 from exports_pipeline_tests.engine.frames import (
     EVENT_TIME,
     events_frame,
@@ -311,6 +312,353 @@ def test_one_event(model, window, sources, amount, journey, expected) -> None:  
     assert rows.columns == ["id", "event_time_utc", "touchpoint_id", "amount"]
     actual = [(r["touchpoint_id"], r["amount"]) for r in rows.iter_rows(named=True)]
     assert actual == [(t, None if a is None else Decimal(a)) for t, a in expected]
+
+
+MS = dt.timedelta(milliseconds=1)
+MAX = "999999999999.99"  # the largest NUMERIC(14,2) amount
+# One touch each 2, 1 and 0 days before the event: with a 1-day half-life the weights are
+# 2^30, 2^31 and 2^32, shares 1/7, 2/7 and 4/7.
+HALVING = touches((1, 2 * D, "google_ads"), (2, D, "email"), (3, dt.timedelta(0), "direct"))
+FOUR = touches((1, 4 * D, "email"), (2, 3 * D, "direct"), (3, 2 * D, "email"), (4, D, "email"))
+FIVE = touches(*((i, (6 - i) * D, "email") for i in range(1, 6)))
+
+
+def _decay(days: int | None = None) -> dict:
+    body: dict = {"attribution_model": "time_decay"}
+    if days is not None:
+        body["attribution_half_life_days"] = days
+    return body
+
+
+def _position(first: int, last: int) -> dict:
+    return {"attribution_model": "position_based", "position_weights": [first, last]}
+
+
+# (case, model and its parameters, sources, amount, touchpoints of p1, expected rows)
+PARAMETER_CASES = [
+    ("decay |J|=1", _decay(), ALL, "10.00", touches((1, 3 * D, "email")), [(1, "10.00")]),
+    (
+        "decay |J|=2: at the event 2^32, one half-life before 2^31",
+        _decay(),
+        ALL,
+        "10.00",
+        touches((1, 7 * D, "email"), (2, dt.timedelta(0), "direct")),
+        [(1, "3.33"), (2, "6.67")],
+    ),
+    (
+        "decay |J|=3: 1/7, 2/7, 4/7, leftover to the largest remainder",
+        _decay(1),
+        ALL,
+        "1.00",
+        HALVING,
+        [(1, "0.14"), (2, "0.29"), (3, "0.57")],
+    ),
+    (
+        "decay, one source exported: the others still share",
+        _decay(1),
+        ["email"],
+        "1.00",
+        HALVING,
+        [(2, "0.29")],
+    ),
+    (
+        "decay tie on time: equal weights, the lower id first",
+        _decay(),
+        ALL,
+        "0.03",
+        touches((7, D, "email"), (5, D, "direct")),
+        [(5, "0.02"), (7, "0.01")],
+    ),
+    (
+        "decay Δ in whole seconds: 0.5 s before the event weighs 2^32 too",
+        _decay(),
+        ALL,
+        "0.01",
+        touches((1, 500 * MS, "email"), (2, dt.timedelta(0), "direct")),
+        [(1, "0.01"), (2, "0.00")],
+    ),
+    (
+        "decay: weight 0 (33 half-lives) gets no row",
+        _decay(1),
+        ALL,
+        "10.00",
+        touches((1, 33 * D, "email"), (2, D, "direct")),
+        [(2, "10.00")],
+    ),
+    (
+        "decay: weight 1 (32 half-lives) keeps a row of 0.00",
+        _decay(1),
+        ALL,
+        "10.00",
+        touches((1, 32 * D, "email"), (2, dt.timedelta(0), "direct")),
+        [(1, "0.00"), (2, "10.00")],
+    ),
+    (
+        "decay: every weight 0, J[-1] gets everything",
+        _decay(1),
+        ALL,
+        "10.00",
+        touches((1, 40 * D, "email"), (2, 35 * D, "direct")),
+        [(2, "10.00")],
+    ),
+    (
+        "decay: every weight 0, J[-1] not requested",
+        _decay(1),
+        ["email"],
+        "10.00",
+        touches((1, 40 * D, "email"), (2, 35 * D, "direct")),
+        [],
+    ),
+    (
+        "decay 30-day half-life: 2^32·2^(-1/30) for one day",
+        _decay(30),
+        ALL,
+        "100.00",
+        touches((1, D, "email"), (2, dt.timedelta(0), "direct")),
+        [(1, "49.42"), (2, "50.58")],
+    ),
+    (
+        "decay negative",
+        _decay(1),
+        ALL,
+        "-1.00",
+        HALVING,
+        [(1, "-0.14"), (2, "-0.29"), (3, "-0.57")],
+    ),
+    (
+        "decay null amount: null rows, none for weight 0",
+        _decay(1),
+        ALL,
+        None,
+        touches((1, 40 * D, "email"), (2, D, "direct"), (3, dt.timedelta(0), "email")),
+        [(2, None), (3, None)],
+    ),
+    (
+        "decay largest amount",
+        _decay(1),
+        ALL,
+        MAX,
+        HALVING,
+        [(1, "142857142857.14"), (2, "285714285714.28"), (3, "571428571428.57")],
+    ),
+    (
+        "decay largest negative amount, both at the event (2^32 each)",
+        _decay(),
+        ALL,
+        "-" + MAX,
+        touches((1, dt.timedelta(0), "email"), (2, dt.timedelta(0), "direct")),
+        [(1, "-500000000000.00"), (2, "-499999999999.99")],
+    ),
+    ("decay, no touch: the event is not exported", _decay(), ALL, "1.00", [], []),
+    (
+        "decay, only a touch after the event: not exported",
+        _decay(),
+        ALL,
+        "1.00",
+        touches((1, -MS, "email")),
+        [],
+    ),
+    ("position, no touch: the event is not exported", _position(30, 30), ALL, "1.00", [], []),
+    ("position |J|=1", _position(30, 30), ALL, "10.00", touches((1, D, "email")), [(1, "10.00")]),
+    (
+        "position |J|=2: first:last in proportion",
+        _position(40, 20),
+        ALL,
+        "10.00",
+        touches((1, 2 * D, "email"), (2, D, "direct")),
+        [(1, "6.67"), (2, "3.33")],
+    ),
+    (
+        "position |J|=2 [0, 0]: equal",
+        _position(0, 0),
+        ALL,
+        "10.01",
+        touches((1, 2 * D, "email"), (2, D, "direct")),
+        [(1, "5.01"), (2, "5.00")],
+    ),
+    (
+        "position |J|=2 [0, 30]: the first has share 0 and no row",
+        _position(0, 30),
+        ALL,
+        "10.00",
+        touches((1, 2 * D, "email"), (2, D, "direct")),
+        [(2, "10.00")],
+    ),
+    (
+        "position |J|=3 [30, 30]",
+        _position(30, 30),
+        ALL,
+        "10.00",
+        THREE,
+        [(1, "3.00"), (2, "4.00"), (3, "3.00")],
+    ),
+    (
+        "position |J|=4 [30, 30]",
+        _position(30, 30),
+        ALL,
+        "1.00",
+        FOUR,
+        [(1, "0.30"), (2, "0.20"), (3, "0.20"), (4, "0.30")],
+    ),
+    (
+        "position |J|=5: the leftover cent to the first middle",
+        _position(30, 30),
+        ALL,
+        "0.10",
+        FIVE,
+        [(1, "0.03"), (2, "0.02"), (3, "0.01"), (4, "0.01"), (5, "0.03")],
+    ),
+    (
+        "position [50, 50]: the middles get nothing and no row",
+        _position(50, 50),
+        ALL,
+        "0.01",
+        FOUR,
+        [(1, "0.01"), (4, "0.00")],
+    ),
+    (
+        "position [0, 0] |J|=3: the middle takes all",
+        _position(0, 0),
+        ALL,
+        "10.00",
+        THREE,
+        [(2, "10.00")],
+    ),
+    (
+        "position [0, 0] |J|=4: the middles share, earlier first",
+        _position(0, 0),
+        ALL,
+        "0.01",
+        FOUR,
+        [(2, "0.01"), (3, "0.00")],
+    ),
+    ("position [100, 0]", _position(100, 0), ALL, "10.00", THREE, [(1, "10.00")]),
+    (
+        "position [40, 40] is u_shaped: middle, then the first of the tied ends",
+        _position(40, 40),
+        ALL,
+        "0.04",
+        THREE,
+        [(1, "0.02"), (2, "0.01"), (3, "0.01")],
+    ),
+    (
+        "position tie of the ends: the first",
+        _position(25, 25),
+        ALL,
+        "0.02",
+        THREE,
+        [(1, "0.01"), (2, "0.01"), (3, "0.00")],
+    ),
+    (
+        "position tie of middle and last: the middle",
+        _position(20, 40),
+        ALL,
+        "0.01",
+        THREE,
+        [(1, "0.00"), (2, "0.01"), (3, "0.00")],
+    ),
+    (
+        "position tie of first and middle: the first",
+        _position(40, 20),
+        ALL,
+        "0.01",
+        THREE,
+        [(1, "0.01"), (2, "0.00"), (3, "0.00")],
+    ),
+    (
+        "position negative",
+        _position(30, 30),
+        ALL,
+        "-10.00",
+        THREE,
+        [(1, "-3.00"), (2, "-4.00"), (3, "-3.00")],
+    ),
+    (
+        "position null amount",
+        _position(50, 50),
+        ALL,
+        None,
+        THREE,
+        [(1, None), (3, None)],
+    ),
+    (
+        "position largest amount",
+        _position(30, 30),
+        ALL,
+        MAX,
+        FOUR,
+        [
+            (1, "300000000000.00"),
+            (2, "200000000000.00"),
+            (3, "200000000000.00"),
+            (4, "299999999999.99"),
+        ],
+    ),
+    (
+        "position largest negative amount, |J|=2",
+        _position(33, 1),
+        ALL,
+        "-" + MAX,
+        touches((1, 2 * D, "email"), (2, D, "direct")),
+        [(1, "-970588235294.11"), (2, "-29411764705.88")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "sources", "amount", "journey", "expected"),
+    [pytest.param(*case[1:], id=case[0]) for case in PARAMETER_CASES],
+)
+def test_one_event_with_model_parameters(model, sources, amount, journey, expected) -> None:  # type: ignore[no-untyped-def]
+    request = parse_export_request(
+        {
+            "date": "2024-05-01",
+            "sources": sources,
+            "attribution_window": 0,
+            "fields": ["amount"],
+            **model,
+        }
+    )
+    events = events_frame(
+        [{"id": 1, "event_time_utc": EVENT_TIME, "profile_id": "p1", "amount": amount}]
+    )
+    rows = split_attribution(events, touchpoints_frame(journey), request)
+    actual = [(r["touchpoint_id"], r["amount"]) for r in rows.iter_rows(named=True)]
+    assert actual == [(t, None if a is None else Decimal(a)) for t, a in expected]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [_decay(), _decay(30), _position(30, 30), _position(1, 0), _position(0, 0)],
+    ids=["decay 7", "decay 30", "position 30 30", "position 1 0", "position 0 0"],
+)
+@pytest.mark.parametrize("amount", [MAX, "-" + MAX, "0.07"])
+def test_long_journeys_split_the_largest_amounts_exactly(model, amount) -> None:  # type: ignore[no-untyped-def]
+    # 3,002 touches: with a·first·(|J|-2) or a·w in 64 bits the products would overflow.
+    journey = touches(*((i, i * 7 * H, "email" if i % 3 else "direct") for i in range(3002)))
+    request = parse_export_request(
+        {
+            "date": "2024-05-01",
+            "sources": ALL,
+            "attribution_window": 0,
+            "fields": ["amount"],
+            **model,
+        }
+    )
+    events = events_frame(
+        [{"id": 1, "event_time_utc": EVENT_TIME, "profile_id": "p1", "amount": amount}]
+    )
+    rows = split_attribution(events, touchpoints_frame(journey), request)
+    ordered = sorted(journey, key=lambda t: (t["touch_time_utc"], t["id"]))
+    credit = oracle.credits(request, ordered, EVENT_TIME)
+    cents = oracle.split_cents(int(Decimal(amount) * 100), credit)
+    expected = [
+        (t["id"], Decimal(c) / 100)
+        for t, c, share in zip(ordered, cents, credit, strict=True)
+        if share > 0
+    ]
+    assert [(r["touchpoint_id"], r["amount"]) for r in rows.iter_rows(named=True)] == expected
+    assert sum(a for _, a in expected) == Decimal(amount)
 
 
 def test_company_journey_merges_the_touchpoints_of_every_profile_of_the_company() -> None:

@@ -17,6 +17,8 @@ from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
 from exports_pipeline_tests.engine import oracle
 from exports_pipeline_tests.engine.frames import EVENT_TIME, events_frame, touchpoints_frame
 
+# The largest NUMERIC(14,2) amounts, in cents.
+LARGEST = [99_999_999_999_999, -99_999_999_999_999]
 POOL = ["google_ads", "facebook_ads", "email", "direct", "google_organic"]
 COMPANY = {"p1": "c1", "p2": "c1", "p3": "c2", "p4": None}
 # Offsets from EVENT_TIME that hit window edges, ties and touches after events.
@@ -50,6 +52,12 @@ def scenarios(draw: st.DrawFn) -> tuple[ExportRequest, list[dict[str, Any]], lis
     sources = draw(st.lists(st.sampled_from(POOL), min_size=1, max_size=5, unique=True))
     if model in ("first_platform_touch", "last_platform_touch", "linear_paid"):
         sources = [s for s in sources if s != "google_ads"] + ["google_ads"]
+    parameters: dict[str, Any] = {}
+    if model == "time_decay":
+        parameters["attribution_half_life_days"] = draw(st.integers(1, 30))
+    if model == "position_based":
+        first = draw(st.integers(0, 100))
+        parameters["position_weights"] = [first, draw(st.integers(0, 100 - first))]
     request = parse_export_request(
         {
             "date": "2024-05-01",
@@ -58,13 +66,14 @@ def scenarios(draw: st.DrawFn) -> tuple[ExportRequest, list[dict[str, Any]], lis
             "attribution_model": model,
             "attribution_window": draw(st.sampled_from(ATTRIBUTION_WINDOWS)),
             "fields": ["amount", "profile_id"],
+            **parameters,
         }
     )
     event_ids = draw(st.lists(st.integers(1, 50), min_size=1, max_size=6, unique=True))
     events = []
     for event_id in event_ids:
         profile = draw(st.sampled_from(sorted(COMPANY)))
-        amount = draw(st.none() | st.integers(-1_000_000, 1_000_000))
+        amount = draw(st.none() | st.integers(-1_000_000, 1_000_000) | st.sampled_from(LARGEST))
         events.append(
             {
                 "id": event_id,

@@ -124,7 +124,16 @@ def test_json_schema_documents_the_rules_and_no_null() -> None:
         "attribution_model",
         "attribution_window",
         "fields",
+        "attribution_half_life_days",
+        "position_weights",
     }
+    assert (
+        props["attribution_half_life_days"]["minimum"],
+        props["position_weights"]["maxItems"],
+    ) == (
+        1,
+        2,
+    )
     assert (props["event_names"]["maxItems"], props["sources"]["maxItems"]) == (10, 15)
     assert props["fields"]["maxItems"] == 20 and props["fields"]["uniqueItems"] is True
     assert props["fields"]["items"]["enum"] == list(EXPORT_FIELDS)
