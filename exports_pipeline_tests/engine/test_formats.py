@@ -196,7 +196,7 @@ def test_blocks_of_other_columns_are_refused_and_nothing_is_left(tmp_path: Path)
 
 
 def test_an_unknown_format_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="'xml'.*ndjson, csv, parquet"):
+    with pytest.raises(ValueError, match=r"'xml'.*ndjson, csv, parquet"):
         ExportFileWriter(tmp_path / "x", schema={"id": pl.Int64}, format="xml")
     assert not (tmp_path / "x").exists()
 
