@@ -323,7 +323,8 @@ class ExportFileWriter:
         self._held.append(block)
         self._held_rows += block.height
         while self._held_rows >= self._block_rows:
-            joined = self._held[0] if len(self._held) == 1 else pl.concat(self._held)
+            # rechunk=False: the frames' chunks are shared, never copied.
+            joined = self._held[0] if len(self._held) == 1 else pl.concat(self._held, rechunk=False)
             self._emit(joined.slice(0, self._block_rows))
             rest = joined.slice(self._block_rows)
             self._held = [rest] if rest.height else []
@@ -336,7 +337,7 @@ class ExportFileWriter:
     def close(self) -> WriteResult:
         """Finish the file; what was written."""
         if self._held_rows:
-            self._emit(self._held[0] if len(self._held) == 1 else pl.concat(self._held))
+            self._emit(pl.concat(self._held, rechunk=False))
         elif self._rows == 0:
             self._emit(self._schema.to_frame())
         self._held, self._held_rows = [], 0

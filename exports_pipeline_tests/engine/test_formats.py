@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import hashlib
 import zlib
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -213,3 +214,21 @@ def test_names_and_content_types(fmt: str, extension: str, content_type: str) ->
     assert file_format(fmt).extension == extension
     assert file_format(fmt).content_type == content_type
     assert set(FILE_FORMATS) == set(FORMATS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_blocks_reach_the_file_before_the_input_ends(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "x"
+    sizes = []
+
+    def blocks() -> Iterator[pl.DataFrame]:
+        for b in range(8):
+            sizes.append(path.stat().st_size if path.exists() else 0)
+            digits = [hashlib.sha256(f"{b}-{i}".encode()).hexdigest() for i in range(1000)]
+            yield pl.DataFrame({"id": range(b * 1000, (b + 1) * 1000), "s": digits})
+
+    schema = {"id": pl.Int64, "s": pl.String}
+    result = write_blocks(blocks(), path, schema=schema, format=fmt, block_rows=1000)
+    assert result.row_count == 8000
+    # Blocks were written while later ones were still being produced, not all at the end.
+    assert sizes[0] == 0 and 0 < sizes[4] < sizes[7] < result.file_size_bytes
