@@ -5,7 +5,8 @@
 Seeds a SQLite store under `benchmarks/.data/` once with the demo seeder (one space, one
 UTC day of `--events` events, fixed seed and date), then runs every scenario in a fresh
 process (so peak RSS is the scenario's own): the engine stage by stage, and the DuckDB
-reference on the same extracted Arrow tables. Prints a Markdown table.
+reference on the same extracted Arrow tables. Prints a Markdown table, then one of the
+three file formats of SPEC 6.6 (NDJSON, CSV, Parquet) written from the same final rows.
 """
 
 from __future__ import annotations
@@ -177,6 +178,13 @@ def run_engine(events: int, scenario: str) -> dict[str, Any]:
     peak = _peak_rss_mb()
     # The floor: the final rows written alone, with nothing else to do.
     timed("floor", lambda: write_export(rows, DATA / "floor.ndjson.gz"))
+    # The same rows in every format (SPEC 6.6), each against the NDJSON floor.
+    formats: dict[str, dict[str, float]] = {}
+    for name, extension in (("ndjson", ".ndjson.gz"), ("csv", ".csv.gz"), ("parquet", ".parquet")):
+        path = DATA / f"formats{extension}"
+        written = timed(name, lambda path=path, name=name: write_export(rows, path, format=name))
+        formats[name] = {"wall": times[name], "cpu": cpu[name], "bytes": written.file_size_bytes}
+        path.unlink()
     return {
         "times": times,
         "cpu": cpu,
@@ -185,6 +193,7 @@ def run_engine(events: int, scenario: str) -> dict[str, Any]:
         "touchpoints": extracted.touchpoints.height,
         "rows": result.row_count,
         "bytes": result.file_size_bytes,
+        "formats": formats,
     }
 
 
@@ -377,6 +386,22 @@ def main() -> None:
             f"{duck_cell} | {duck_rss} |",
             flush=True,
         )
+    print(
+        "\nFormats (the final rows written alone; ratios to the NDJSON floor above)\n\n"
+        "| scenario | format | MB | write | write / floor | bytes / NDJSON |\n"
+        "|---|---|---:|---:|---:|---:|"
+    )
+    for scenario, result in results.items():
+        engine = result["engine"]
+        floor_wall, floor_cpu = engine["times"]["floor"], engine["cpu"]["floor"]
+        for name, measured in engine["formats"].items():
+            print(
+                f"| {scenario} | {name} | {measured['bytes'] / 1e6:.1f} | "
+                f"{measured['wall']:.2f} s ({measured['cpu']:.2f}) | "
+                f"{measured['wall'] / floor_wall:.2f} ({measured['cpu'] / floor_cpu:.2f}) | "
+                f"{measured['bytes'] / engine['bytes']:.2f} |",
+                flush=True,
+            )
     if STORE_URL is None and not args.only:
         (DATA / f"results-{args.events}.json").write_text(json.dumps(results, indent=2))
 
