@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from exports_pipeline.engine.attribution import journey_credits, split_attribution
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.engine.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
-from exports_pipeline_tests.engine import oracle
-from exports_pipeline_tests.engine.frames import EVENT_TIME, events_frame, touchpoints_frame
+from exports_pipeline_tests.support import oracle
+from exports_pipeline_tests.support.frames import EVENT_TIME, events_frame, touchpoints_frame
 
 POOL = ["google_ads", "facebook_ads", "email", "direct", "google_organic"]
 COMPANY = {"p1": "c1", "p2": "c1", "p3": "c2", "p4": None}

@@ -24,7 +24,7 @@ from exports_pipeline.store.demo import demo_tables, seed_demo
 from exports_pipeline.store.loader import LoadError
 from exports_pipeline.store.migrate import upgrade
 from exports_pipeline.store.schema import metadata
-from exports_pipeline_tests.store.loading import counts, snapshot
+from exports_pipeline_tests.support.loading import counts, snapshot
 
 # Around the European DST change (2026-03-29); the US one is already past.
 END = dt.date(2026, 3, 31)
