@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: resources on the small store, the code location's defs."""
+"""Fixtures of the pipeline tests: resources on the small store, definitions bound to them."""
 
 from __future__ import annotations
 
