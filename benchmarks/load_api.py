@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_load import fresh_store
-from exports_pipeline_tests.reliability.load import (
+from exports_pipeline_tests.support.load import (
     TABLE_HEADER,
     run_api_load,
     seed_spaces_with_keys,

@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh, migrated store on every backend the run selects.
+"""Fixtures of every test directory: a fresh, migrated store on every backend the run
+selects, a store shared by a module, moto's S3 server, the small pipeline store, a
+Dagster instance.
 
 `--store=sqlite|postgresql|both` (default `both` when PostgreSQL answers at
 `EXPORTS_TEST_POSTGRES_URL`, default `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`;
@@ -9,33 +11,24 @@ otherwise SQLite only, said once in the header). Tests asking for `store_url` or
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from dagster import DagsterInstance, instance_for_test
 
+from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.migrate import upgrade
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def postgres_admin_url() -> str:
-    return os.environ.get("EXPORTS_TEST_POSTGRES_URL", DEFAULT_PG_URL)
-
-
-def _postgres_answers() -> bool:
-    try:
-        engine = sa.create_engine(postgres_admin_url(), connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+from exports_pipeline_tests.support.api import Keys, seed_spaces
+from exports_pipeline_tests.support.postgres import (
+    fresh_postgres_database,
+    postgres_admin_url,
+    postgres_answers,
+)
+from exports_pipeline_tests.support.s3 import CREDENTIALS, s3_client_with_bucket
+from exports_pipeline_tests.support.small_store import seed_small_store
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,11 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     choice = config.getoption("--store")
     if choice == "auto":
-        choice = "both" if _postgres_answers() else "sqlite"
+        choice = "both" if postgres_answers() else "sqlite"
     if (
         choice != "sqlite"
         and os.environ.get("EXPORTS_REQUIRE_POSTGRES")
-        and not _postgres_answers()
+        and not postgres_answers()
     ):
         raise pytest.UsageError(
             f"PostgreSQL is required but does not answer at {postgres_admin_url()}"
@@ -69,25 +62,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    stores = metafunc.config.selected_stores  # type: ignore[attr-defined]
     if "store_backend" in metafunc.fixturenames:
-        metafunc.parametrize("store_backend", metafunc.config.selected_stores)  # type: ignore[attr-defined]
-
-
-@contextmanager
-def fresh_postgres_database(prefix: str = "exports_test") -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped on exit."""
-    admin = sa.create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield (
-            make_url(postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        metafunc.parametrize("store_backend", stores)
+    if "shared_store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("shared_store_backend", stores, scope="module")
 
 
 @pytest.fixture
@@ -98,6 +77,38 @@ def store_url(store_backend: str, tmp_path) -> Iterator[str]:  # type: ignore[no
         return
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def shared_store_url(
+    shared_store_backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated store shared by a module's tests (for many read-mostly cases)."""
+    if shared_store_backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    with fresh_postgres_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shared_engine(shared_store_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(shared_store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_keys(shared_engine: sa.Engine) -> Keys:
+    """The API tests' spaces and keys, seeded once into the module's shared store."""
+    return seed_spaces(shared_engine)
 
 
 @pytest.fixture
@@ -121,3 +132,30 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str, aws_env: None) -> Any:
+    """A client of the module's S3 server, the test bucket made."""
+    return s3_client_with_bucket(s3_endpoint)
+
+
+@pytest.fixture
+def store(store_engine: sa.Engine, store_url: str) -> StoreResource:
+    """The `store` resource on the small hand-checkable store."""
+    seed_small_store(store_engine)
+    # No pooled connection may stay open while the engine's ADBC reader closes the file.
+    store_engine.dispose()
+    return StoreResource(database_url=store_url)
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as instance:
+        yield instance

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exports_pipeline_tests.api.served import run_cli
+from exports_pipeline_tests.support.served import run_cli
 
 
 @pytest.mark.parametrize(

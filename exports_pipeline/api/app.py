@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from exports_pipeline.api.access_log import redact_access_log
 from exports_pipeline.api.errors import install_error_handlers
@@ -41,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the API itself
+    # (/static-offline-docs), not from a CDN: they work where there is no internet.
+    app = FastAPIOffline(
         title="Event Export API",
         version="1.0.0",
         description=DESCRIPTION,

@@ -2,132 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
-import hashlib
-import json
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from exports_pipeline.api.app import create_app
-from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.local import LocalExportStorage
-from exports_pipeline.store.db import make_engine
-from exports_pipeline.store.exports import create_export, mark_completed, mark_processing
-from exports_pipeline.store.keys import create_key, revoke_key
-from exports_pipeline.store.migrate import upgrade
-from exports_pipeline.store.schema import spaces
-from exports_pipeline_tests.conftest import postgres_admin_url
-
-EXPORTS = "/public-api/v1/events/exports"
-SIGNING_SECRET = "test-signing-secret"
-
-SPACES = [
-    # id, timezone, subscription_active
-    ("acme", "UTC", True),
-    ("kiri", "Pacific/Kiritimati", True),  # UTC+14: its "today" starts first
-    ("other", "Europe/Berlin", True),
-    ("lapsed", "UTC", False),
-]
-
-
-@dataclass(frozen=True)
-class Keys:
-    acme: str
-    kiri: str
-    other: str
-    lapsed: str
-    acme_no_export: str
-    acme_revoked: str
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def seed_spaces(engine: sa.Engine) -> Keys:
-    with engine.begin() as conn:
-        for space_id, timezone, active in SPACES:
-            conn.execute(
-                sa.insert(spaces).values(
-                    id=space_id,
-                    name=space_id.title(),
-                    timezone=timezone,
-                    subscription_active=active,
-                )
-            )
-        revoked = create_key(conn, space_id="acme")
-        revoke_key(conn, revoked)
-        return Keys(
-            acme=create_key(conn, space_id="acme"),
-            kiri=create_key(conn, space_id="kiri"),
-            other=create_key(conn, space_id="other"),
-            lapsed=create_key(conn, space_id="lapsed"),
-            acme_no_export=create_key(conn, space_id="acme", can_export=False),
-            acme_revoked=revoked,
-        )
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "shared_store_backend" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "shared_store_backend",
-            metafunc.config.selected_stores,  # type: ignore[attr-defined]
-            scope="module",
-        )
-
-
-@pytest.fixture(scope="module")
-def shared_store_url(
-    shared_store_backend: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated, seeded store shared by a module's tests (for many read-mostly cases)."""
-    if shared_store_backend == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-        return
-    admin = sa.create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"exports_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from exports_pipeline_tests.support.api import (
+    Keys,
+    StoredFile,
+    completed_export,
+    make_settings,
+    seed_spaces,
+)
 
 
 @pytest.fixture
 def keys(store_engine: sa.Engine) -> Keys:
     return seed_spaces(store_engine)
-
-
-def make_settings(store_url: str, home: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "home": home,
-        "database_url": store_url,
-        "storage": "local",
-        "public_base_url": "http://testserver",
-        "signing_secret": SIGNING_SECRET,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -148,56 +44,6 @@ def storage(settings: Settings) -> LocalExportStorage:
         public_base_url=settings.public_base_url,
         signing_secret=settings.signing_secret,
     )
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    export_id: int
-    content: bytes
-    sha256: str
-    key: str
-
-
-def ndjson_gz(rows: list[dict[str, object]]) -> bytes:
-    return gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode())
-
-
-def completed_export(
-    engine: sa.Engine, storage: LocalExportStorage, tmp_path: Path, *, space_id: str = "acme"
-) -> StoredFile:
-    """An export finished the way the pipeline finishes one: file stored, then the row."""
-    content = ndjson_gz([{"id": 1, "event_time_utc": "2024-01-15T10:00:00Z"}])
-    digest = hashlib.sha256(content).hexdigest()
-    local = tmp_path / f"export-{space_id}.ndjson.gz"
-    local.write_bytes(content)
-    date = dt.date(2024, 1, 15)
-    key = storage.publish(local, space_id=space_id, date=date, sha256=digest)
-    with engine.begin() as conn:
-        export_id = create_export(
-            conn, space_id=space_id, request=ExportRequest(date=date), trigger="api"
-        )
-        mark_processing(conn, export_id, run_id="run-1")
-        mark_completed(
-            conn,
-            export_id,
-            storage_key=key,
-            row_count=1,
-            file_size_bytes=len(content),
-            sha256=digest,
-        )
-    return StoredFile(export_id=export_id, content=content, sha256=digest, key=key)
-
-
-@pytest.fixture(scope="module")
-def shared_engine(shared_store_url: str) -> Iterator[sa.Engine]:
-    engine = make_engine(shared_store_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def shared_keys(shared_engine: sa.Engine) -> Keys:
-    return seed_spaces(shared_engine)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from exports_pipeline.api.app import create_app
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.store.exports import create_export
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, make_settings
+from exports_pipeline_tests.support.api import EXPORTS, Keys, make_settings
 
 BODY = {"date": "2024-01-15"}
 

@@ -22,7 +22,7 @@ from exports_pipeline.vocabulary import (
     SOURCES,
     STANDARD_EVENT_NAMES,
 )
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, make_settings
+from exports_pipeline_tests.support.api import EXPORTS, Keys, bearer, make_settings
 
 # Noon UTC: already 2024-06-16 in Kiritimati (UTC+14), still 2024-06-15 in UTC.
 NOW = dt.datetime(2024, 6, 15, 12, 0, tzinfo=dt.UTC)

@@ -16,7 +16,7 @@ from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.storage.signing import sign
 from exports_pipeline.store.schema import exports
-from exports_pipeline_tests.api.conftest import (
+from exports_pipeline_tests.support.api import (
     EXPORTS,
     SIGNING_SECRET,
     Keys,

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from schemathesis.checks import positive_data_acceptance
 
 from exports_pipeline.api.app import create_app
-from exports_pipeline_tests.api.conftest import Keys, seed_spaces
-from exports_pipeline_tests.api.served import served_api, unlimited_env
+from exports_pipeline_tests.support.api import Keys, seed_spaces
+from exports_pipeline_tests.support.served import served_api, unlimited_env
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from exports_pipeline.api.app import create_app
 from exports_pipeline.store import ratelimit
 from exports_pipeline.store.keys import create_key
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, make_settings
+from exports_pipeline_tests.support.api import EXPORTS, Keys, bearer, make_settings
 
 # 20 seconds into a minute: the next window opens in 40 seconds.
 NOW = dt.datetime(2024, 6, 15, 12, 0, 20, tzinfo=dt.UTC)

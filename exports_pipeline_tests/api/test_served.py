@@ -10,7 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from exports_pipeline.store.schema import spaces
-from exports_pipeline_tests.api.served import cli_env, run_cli, served_api, wait_for_fresh_minute
+from exports_pipeline_tests.support.served import (
+    cli_env,
+    run_cli,
+    served_api,
+    wait_for_fresh_minute,
+)
 
 pytestmark = pytest.mark.integration
 

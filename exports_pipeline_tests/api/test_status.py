@@ -19,7 +19,7 @@ from exports_pipeline.store.exports import (
     mark_failed,
     mark_processing,
 )
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, StoredFile, bearer
+from exports_pipeline_tests.support.api import EXPORTS, Keys, StoredFile, bearer
 
 CREATED = dt.datetime(2024, 6, 15, 8, 30, 5, 123456)
 NOW = dt.datetime(2024, 6, 15, 12, 0, 0, tzinfo=dt.UTC)

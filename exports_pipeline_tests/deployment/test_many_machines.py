@@ -27,26 +27,25 @@ import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from moto.server import ThreadedMotoServer
-from sqlalchemy.engine import make_url
 
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.factory import build_s3_client
 from exports_pipeline.store.db import make_engine
-from exports_pipeline_tests.api.served import served_api
-from exports_pipeline_tests.conftest import fresh_postgres_database
-from exports_pipeline_tests.pipeline.test_integration import (
+from exports_pipeline_tests.support.daemon import (
     ATTRIBUTED,
     BIN,
-    REPO,
+    PRODUCTION_YAML,
     Deployment,
     Services,
-    _cli,
+    cli,
+    dagster_pg_env,
 )
-from exports_pipeline_tests.storage.test_s3 import CREDENTIALS
+from exports_pipeline_tests.support.postgres import fresh_postgres_database
+from exports_pipeline_tests.support.s3 import CREDENTIALS
+from exports_pipeline_tests.support.served import served_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
-PRODUCTION_YAML = REPO / "deploy" / "dagster.production.yaml"
 SPACES = [f"demo-{k}" for k in range(1, 6)]
 EXPORTS_PER_SPACE = 10
 EXPORTS_BUCKET = "exports-many-machines"
@@ -85,18 +84,6 @@ def _launched_at(instance: DagsterInstance, run_id: str) -> float:
     """When the queue handed the run to the launcher (RUN_STARTING): its slot is taken."""
     (event,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_STARTING)
     return event.timestamp
-
-
-def dagster_pg_env(url: str) -> dict[str, str]:
-    """The DAGSTER_PG_* variables of deploy/dagster.production.yaml for a database URL."""
-    parsed = make_url(url)
-    return {
-        "DAGSTER_PG_HOST": parsed.host or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(parsed.port or 5432),
-        "DAGSTER_PG_DB": parsed.database or "",
-        "DAGSTER_PG_USERNAME": parsed.username or "",
-        "DAGSTER_PG_PASSWORD": parsed.password or "",
-    }
 
 
 @dataclass
@@ -162,10 +149,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Cluste
 
         # Migration order (docs/deployment.md): Dagster's storage, the store, then processes.
         subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, check=True)
-        _cli(env, "db", "upgrade")
-        _cli(env, "seed-demo", "--events", "6000", "--days", "3", "--spaces", "6", "--no-progress")
+        cli(env, "db", "upgrade")
+        cli(env, "seed-demo", "--events", "6000", "--days", "3", "--spaces", "6", "--no-progress")
         keys = {
-            s: _cli(env, "keys", "create", "--space", s).strip().splitlines()[-1] for s in SPACES
+            s: cli(env, "keys", "create", "--space", s).strip().splitlines()[-1] for s in SPACES
         }
 
         services = Services(

@@ -14,8 +14,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline_tests.deployment.test_many_machines import PRODUCTION_YAML, dagster_pg_env
-from exports_pipeline_tests.pipeline.test_integration import REPO
+from exports_pipeline_tests.support.daemon import PRODUCTION_YAML, REPO, dagster_pg_env
 
 
 def test_the_guide_prints_the_production_file_as_it_is() -> None:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
-from exports_pipeline_tests.engine import oracle
-from exports_pipeline_tests.engine.stores import random_store
+from exports_pipeline_tests.support import oracle
+from exports_pipeline_tests.support.stores import random_store
 
 DATE = dt.date(2024, 11, 3)  # a 25-hour day in America/New_York
 SPACES = (("space-1", "America/New_York"), ("space-2", "Asia/Kolkata"))

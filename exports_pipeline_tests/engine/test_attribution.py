@@ -10,8 +10,8 @@ import pytest
 
 from exports_pipeline.engine.attribution import output_columns, split_attribution
 from exports_pipeline.engine.request import parse_export_request
-from exports_pipeline_tests.engine import oracle
-from exports_pipeline_tests.engine.frames import (
+from exports_pipeline_tests.support import oracle
+from exports_pipeline_tests.support.frames import (
     EVENT_TIME,
     events_frame,
     touches,

@@ -14,8 +14,8 @@ from exports_pipeline.engine import attribution
 from exports_pipeline.engine.attribution import split_attribution
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
-from exports_pipeline_tests.engine import oracle
-from exports_pipeline_tests.engine.frames import EVENT_TIME, events_frame, touchpoints_frame
+from exports_pipeline_tests.support import oracle
+from exports_pipeline_tests.support.frames import EVENT_TIME, events_frame, touchpoints_frame
 
 # The largest NUMERIC(14,2) amounts, in cents.
 LARGEST = [99_999_999_999_999, -99_999_999_999_999]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store import schema
-from exports_pipeline_tests.engine.stores import event, insert, space, touchpoint
+from exports_pipeline_tests.support.stores import event, insert, space, touchpoint
 
 T = dt.datetime
 

@@ -23,7 +23,7 @@ from exports_pipeline.engine.extract import (
 )
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store import schema
-from exports_pipeline_tests.engine.stores import event, insert, random_store, space, touchpoint
+from exports_pipeline_tests.support.stores import event, insert, random_store, space, touchpoint
 
 T = dt.datetime
 US = dt.timedelta(microseconds=1)

@@ -22,7 +22,7 @@ from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.engine.write import write_export
 from exports_pipeline.store import schema
-from exports_pipeline_tests.engine.stores import event, insert, random_store, space, touchpoint
+from exports_pipeline_tests.support.stores import event, insert, random_store, space, touchpoint
 
 DATE = dt.date(2024, 5, 1)
 FIELDS = [

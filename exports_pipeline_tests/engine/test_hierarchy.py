@@ -12,8 +12,8 @@ from exports_pipeline.engine import hierarchy
 from exports_pipeline.engine.hierarchy import hierarchy_levels, resolve_ad_hierarchy
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store import schema
-from exports_pipeline_tests.engine.frames import touchpoints_frame
-from exports_pipeline_tests.engine.stores import SPACE, insert
+from exports_pipeline_tests.support.frames import touchpoints_frame
+from exports_pipeline_tests.support.stores import SPACE, insert
 
 ALL_LEVELS = [
     "ad_id",

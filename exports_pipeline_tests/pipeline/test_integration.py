@@ -6,19 +6,15 @@ mid-run (the export fails in the store and the run in Dagster; a later export su
 Figures (create → completed, kill → failed) are printed, not asserted.
 """
 
-import contextlib
 import datetime as dt
 import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,179 +22,23 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from exports_pipeline.engine.export import run_export
-from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.failures import WORKER_DIED
 from exports_pipeline.pipeline.workers import worker_pid
 from exports_pipeline.store.db import make_engine
-from exports_pipeline.store.exports import get_export
 from exports_pipeline.store.schema import exports
-from exports_pipeline.store.spaces import get_space
+from exports_pipeline_tests.support.daemon import (
+    ATTRIBUTED,
+    BIN,
+    REPO,
+    WAIT_SECONDS,
+    Deployment,
+    Services,
+    cli,
+    wait_http,
+)
+from exports_pipeline_tests.support.served import free_port
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-WAIT_SECONDS = 180
-ATTRIBUTED = {
-    "sources": ["facebook_ads", "google_ads", "email"],
-    "attribution_model": "u_shaped",
-    "attribution_window": 30,
-    "fields": ["event_name", "amount", "source", "campaign_name", "ad_name"],
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Services:
-    """The API, daemon and webserver processes, each leading its own session."""
-
-    def __init__(self, commands: dict[str, list[str]], env: dict[str, str], logs: Path):
-        self.commands, self.env, self.logs = commands, env, logs
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def log(self, name: str) -> Path:
-        return self.logs / f"{name}.log"
-
-    def start(self, name: str) -> None:
-        with self.log(name).open("a") as log:
-            self.processes[name] = subprocess.Popen(
-                self.commands[name],
-                env=self.env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self, name: str) -> None:
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        # The daemon's code server outlives a SIGTERM of the daemon: end the whole group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.stop(name)
-
-
-@dataclass
-class Deployment:
-    home: Path
-    dagster_home: Path
-    api_url: str
-    ui_url: str
-    key: str
-    engine: sa.Engine
-    instance: DagsterInstance
-    export_date: dt.date
-    services: "Services"
-
-    def create(self, body: dict) -> int:
-        response = httpx.post(
-            f"{self.api_url}/public-api/v1/events/exports",
-            json=body,
-            headers={"Authorization": f"Bearer {self.key}"},
-        )
-        assert response.status_code == 202, response.text
-        return response.json()["export_id"]
-
-    def status(self, export_id: int) -> dict:
-        response = httpx.get(
-            f"{self.api_url}/public-api/v1/events/exports/{export_id}",
-            headers={"Authorization": f"Bearer {self.key}"},
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def wait_settled(self, export_id: int) -> dict:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            body = self.status(export_id)
-            if body["status"] in ("completed", "failed"):
-                return body
-            time.sleep(0.25)
-        raise AssertionError(f"export {export_id} not settled: {body}")
-
-    def record(self, export_id: int):  # type: ignore[no-untyped-def]
-        with self.engine.connect() as conn:
-            return get_export(conn, export_id)
-
-    def peek_status(self, export_id: int) -> str | None:
-        """The export's status, or None when the store is locked: a worker frozen by
-        SIGSTOP may hold SQLite's lock (e.g. closing its last connection), and waiting
-        for it while it is frozen would never end."""
-        impatient = sa.create_engine(
-            self.engine.url, connect_args={"timeout": 0.01}, poolclass=sa.pool.NullPool
-        )
-        try:
-            with impatient.connect() as conn:
-                return conn.execute(
-                    sa.select(exports.c.status).where(exports.c.id == export_id)
-                ).scalar_one()
-        except sa.exc.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            return None
-        finally:
-            impatient.dispose()
-
-    def expected_file(self, space_id: str, body: dict, tmp: Path) -> bytes:
-        with self.engine.connect() as conn:
-            timezone = get_space(conn, space_id).timezone
-        path = tmp / f"expected-{space_id}-{hashlib.md5(repr(body).encode()).hexdigest()}.gz"
-        run_export(
-            self.engine,
-            space_id=space_id,
-            timezone=timezone,
-            request=parse_export_request(body),
-            path=path,
-        )
-        return path.read_bytes()
-
-    def graphql(self, query: str, variables: dict) -> dict:
-        response = httpx.post(
-            f"{self.ui_url}/graphql", json={"query": query, "variables": variables}, timeout=60
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["data"]
-
-
-def _cli(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "exports-pipeline"), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
-
-
-def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{url} process exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +47,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     dagster_home = home / "dagster"
     dagster_home.mkdir()
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    api_port, ui_port = _free_port(), _free_port()
+    api_port, ui_port = free_port(), free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("EXPORTS_") and k != "DAGSTER_HOME"
     }
@@ -223,9 +63,9 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     subprocess.run(
         [str(BIN / "dagster"), "instance", "migrate"], env=env, check=True, capture_output=True
     )
-    _cli(env, "db", "upgrade")
-    _cli(env, "seed-demo", "--events", "3000", "--days", "3", "--spaces", "2", "--no-progress")
-    key = _cli(env, "keys", "create", "--space", "demo-1").strip().splitlines()[-1]
+    cli(env, "db", "upgrade")
+    cli(env, "seed-demo", "--events", "3000", "--days", "3", "--spaces", "2", "--no-progress")
+    key = cli(env, "keys", "create", "--space", "demo-1").strip().splitlines()[-1]
     commands = {
         "api": [str(BIN / "exports-pipeline"), "api", "--port", str(api_port)],
         "daemon": [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -243,10 +83,10 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     try:
         for name in commands:
             services.start(name)
-        _wait_http(
+        wait_http(
             f"http://127.0.0.1:{api_port}/docs", services.processes["api"], services.log("api")
         )
-        _wait_http(
+        wait_http(
             f"http://127.0.0.1:{ui_port}/server_info",
             services.processes["webserver"],
             services.log("webserver"),

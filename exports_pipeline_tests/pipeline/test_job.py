@@ -20,7 +20,7 @@ from exports_pipeline.store.exports import (
     exports_with_status,
     get_export,
 )
-from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
 def _queued_export(store: StoreResource, space_id: str, body: dict) -> int:

@@ -19,8 +19,8 @@ from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.store.exports import ExportRecord, exports_with_status, get_export
 from exports_pipeline.store.keys import create_key
-from exports_pipeline_tests.api.conftest import EXPORTS, bearer, make_settings
-from exports_pipeline_tests.pipeline.conftest import EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.api import EXPORTS, bearer, make_settings
+from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 # The small store's day: event 1 (100.00) has J = [touch 10 (facebook_ads, 23 h before),
 # touch 11 (email, 1 h before)]; event 2 (null amount) has J = [touch 12 (email)].

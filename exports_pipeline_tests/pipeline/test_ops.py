@@ -24,7 +24,7 @@ from exports_pipeline.store.exports import (
     mark_failed,
     mark_processing,
 )
-from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
 def _task(store, export_id: int = 0) -> ExportTask:

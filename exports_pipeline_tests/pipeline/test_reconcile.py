@@ -21,7 +21,7 @@ from exports_pipeline.pipeline.workers import (
     process_is_running,
 )
 from exports_pipeline.store.exports import create_export, get_export, mark_processing
-from exports_pipeline_tests.pipeline.conftest import EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 LONG_AGO = dt.timedelta(minutes=5)
 

@@ -14,7 +14,7 @@ from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import get_export
-from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
 
 BUCKET = "pipeline-exports"
 

@@ -12,7 +12,7 @@ from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.sensors import export_request_sensor
 from exports_pipeline.store.exports import create_export, get_export
 from exports_pipeline.store.schema import exports
-from exports_pipeline_tests.pipeline.conftest import ATTRIBUTED, EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
 def _queue(store, date: dt.date, *, params=None, trigger="api", created=None) -> int:

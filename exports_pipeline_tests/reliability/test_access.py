@@ -18,9 +18,9 @@ from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import create_export
 from exports_pipeline.store.keys import PREFIX_LENGTH, create_key, hash_key
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, StoredFile, completed_export
-from exports_pipeline_tests.api.served import run_cli, served_api, unlimited_env
-from exports_pipeline_tests.reliability.stores import store_dump
+from exports_pipeline_tests.support.api import EXPORTS, Keys, StoredFile, completed_export
+from exports_pipeline_tests.support.contents import store_dump
+from exports_pipeline_tests.support.served import run_cli, served_api, unlimited_env
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from exports_pipeline_tests.reliability.load import (
+from exports_pipeline_tests.support.load import (
     TABLE_HEADER,
     run_api_load,
     seed_spaces_with_keys,

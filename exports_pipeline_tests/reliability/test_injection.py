@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from exports_pipeline.api.app import create_app
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys, bearer, make_settings
-from exports_pipeline_tests.reliability.stores import store_contents
+from exports_pipeline_tests.support.api import EXPORTS, Keys, bearer, make_settings
+from exports_pipeline_tests.support.contents import store_contents
 
 INJECTIONS = [
     "' OR '1'='1",

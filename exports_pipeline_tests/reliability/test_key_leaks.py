@@ -18,8 +18,8 @@ from exports_pipeline.pipeline.resources import ExportStorageResource, StoreReso
 from exports_pipeline.pipeline.sensors import export_request_sensor
 from exports_pipeline.store.exports import get_export
 from exports_pipeline.store.keys import PREFIX_LENGTH, create_key
-from exports_pipeline_tests.api.conftest import EXPORTS, bearer, make_settings, seed_spaces
-from exports_pipeline_tests.pipeline.conftest import (
+from exports_pipeline_tests.support.api import EXPORTS, bearer, make_settings, seed_spaces
+from exports_pipeline_tests.support.small_store import (
     ATTRIBUTED,
     EXPORT_DATE,
     SPACE,

@@ -16,8 +16,8 @@ import pytest
 import schemathesis
 from schemathesis.checks import positive_data_acceptance
 
-from exports_pipeline_tests.api.conftest import Keys
-from exports_pipeline_tests.api.served import served_api, unlimited_env
+from exports_pipeline_tests.support.api import Keys
+from exports_pipeline_tests.support.served import served_api, unlimited_env
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from exports_pipeline.store.schema import exports
-from exports_pipeline_tests.api.conftest import EXPORTS, Keys
-from exports_pipeline_tests.api.served import served_api, unlimited_env
+from exports_pipeline_tests.support.api import EXPORTS, Keys
+from exports_pipeline_tests.support.served import served_api, unlimited_env
 
 pytestmark = pytest.mark.integration
 

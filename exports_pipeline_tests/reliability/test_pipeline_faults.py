@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from other test modules are redefined as args)
 """Faults during an export run (issue 7): nothing lost, nothing stuck, nothing partial.
 
 Each test injects a real fault into `event_export_job` run in process (real Dagster
@@ -45,23 +44,13 @@ from exports_pipeline.pipeline.resources import (
     StoreResource,
 )
 from exports_pipeline.store.exports import create_export, get_export
-from exports_pipeline_tests.pipeline.conftest import (  # noqa: F401 (fixtures)
-    ATTRIBUTED,
-    EXPORT_DATE,
-    SPACE,
-    instance,
-    store,
-)
-from exports_pipeline_tests.reliability.faults import (
+from exports_pipeline_tests.support.faults import (
     BackendTerminator,
     fault_proxy,
     tiny_full_tmpfs,
 )
-from exports_pipeline_tests.storage.test_s3 import (  # noqa: F401 (fixtures)
-    BUCKET,
-    aws_env,
-    s3_client,
-)
+from exports_pipeline_tests.support.s3 import BUCKET
+from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
 
 FAST_RETRY = RetryPolicy(max_retries=3, delay=0.05, backoff=Backoff.EXPONENTIAL)
 ATTEMPTS = FAST_RETRY.max_retries + 1

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from exports_pipeline.store.keys import create_key
 from exports_pipeline.store.schema import exports
-from exports_pipeline_tests.api.served import start_api, stop_api, unlimited_env
-from exports_pipeline_tests.pipeline.conftest import EXPORT_DATE, SPACE, seed_small_store
+from exports_pipeline_tests.support.served import start_api, stop_api, unlimited_env
+from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE, seed_small_store
 
 pytestmark = pytest.mark.integration
 

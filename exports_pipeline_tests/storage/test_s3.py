@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -20,35 +19,16 @@ from fastapi.testclient import TestClient
 from exports_pipeline.api.app import create_app
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.settings import Settings
-from exports_pipeline.storage.factory import build_s3_client, build_storage
+from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.storage.s3 import MIB, S3ExportStorage
 from exports_pipeline.store.exports import create_export, mark_completed, mark_processing
 from exports_pipeline.store.keys import create_key
 from exports_pipeline.store.schema import spaces
+from exports_pipeline_tests.support.s3 import BUCKET
 
-BUCKET = "exports-test"
 DATE = dt.date(2024, 1, 15)
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 KEY_RE = re.compile(r"^exports/acme/2024-01-15/[0-9a-f-]{36}\.ndjson\.gz$")
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def s3_client(s3_endpoint: str, aws_env: None):  # type: ignore[no-untyped-def]
-    client = build_s3_client(Settings(s3_endpoint_url=s3_endpoint, s3_region="us-east-1"))
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket=BUCKET)
-    return client
 
 
 @pytest.fixture

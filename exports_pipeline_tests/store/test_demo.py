@@ -24,7 +24,7 @@ from exports_pipeline.vocabulary import (
     PAID_SOURCES,
     SOURCES,
 )
-from exports_pipeline_tests.store.loading import counts, snapshot
+from exports_pipeline_tests.support.loading import counts, snapshot
 
 # Around the European DST change (2026-03-29); the US one is already past.
 END = dt.date(2026, 3, 31)

@@ -21,7 +21,7 @@ from exports_pipeline.store.loader import load_directory
 from exports_pipeline.store.migrate import upgrade
 from exports_pipeline.store.schema import EVENTS_STORE_TABLES, ads, events, spaces, touchpoints
 from exports_pipeline.store.table_files import LoadError, validate_frame
-from exports_pipeline_tests.store.loading import (
+from exports_pipeline_tests.support.loading import (
     EXPECTED_AMOUNTS,
     EXPECTED_EVENT_TIMES,
     EXPECTED_TOUCH_TIMES,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from exports_pipeline.store.loader import load_directory
 from exports_pipeline.store.schema import EVENTS_STORE_TABLES
 from exports_pipeline.store.table_files import LoadError
-from exports_pipeline_tests.store.loading import VALID, counts, snapshot, write_tables
+from exports_pipeline_tests.support.loading import VALID, counts, snapshot, write_tables
 
 CELLS = [
     (table, row, column)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from exports_pipeline.store import ratelimit
 from exports_pipeline.store.keys import create_key
 from exports_pipeline.store.schema import exports, spaces
-from exports_pipeline_tests.api.served import cli_env, served_api, wait_for_fresh_minute
+from exports_pipeline_tests.support.served import cli_env, served_api, wait_for_fresh_minute
 
 EXPORTS = "/public-api/v1/events/exports"
 BODY = {"date": "2024-01-15"}

@@ -1,0 +1,69 @@
+"""The code location workspace.yaml names: its job, sensors and schedule, resources bound."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import yaml
+from dagster import DefaultScheduleStatus, DefaultSensorStatus, Definitions, RepositoryDefinition
+
+from exports_pipeline_tests.support.daemon import REPO
+
+
+@pytest.fixture(scope="module")
+def defs() -> Definitions:
+    """The `Definitions` object the daemon and the webserver load, found the way they find it."""
+    (location,) = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
+    module = importlib.import_module(location["python_module"]["module_name"])
+    found = getattr(module, location["python_module"]["attribute"])
+    # `@dagster.definitions`: Dagster calls the function when it loads the location.
+    return found() if callable(found) else found
+
+
+@pytest.fixture(scope="module")
+def repository(defs: Definitions) -> RepositoryDefinition:
+    return defs.get_repository_def()
+
+
+def test_the_code_location_is_loadable(defs: Definitions) -> None:
+    # Raises when a job, sensor or schedule needs a resource the location does not bind.
+    Definitions.validate_loadable(defs)
+
+
+def test_the_code_location_has_exactly_the_export_job(repository: RepositoryDefinition) -> None:
+    assert repository.job_names == ["event_export_job"]
+    job = repository.get_job("event_export_job")
+    assert job.partitions_def is not None
+    assert job.required_resource_keys <= set(repository.get_top_level_resources())
+
+
+@pytest.mark.parametrize(
+    ("sensor", "targets"),
+    [
+        ("export_request_sensor", ["event_export_job"]),
+        ("export_status_sensor", []),
+    ],
+)
+def test_each_sensor_is_there_and_runs_by_default(
+    repository: RepositoryDefinition, sensor: str, targets: list[str]
+) -> None:
+    definition = repository.get_sensor_def(sensor)
+    assert [target.job_name for target in definition.targets] == targets
+    assert definition.default_status == DefaultSensorStatus.RUNNING
+
+
+def test_the_sensors_are_exactly_those(repository: RepositoryDefinition) -> None:
+    assert sorted(s.name for s in repository.sensor_defs) == [
+        "export_request_sensor",
+        "export_status_sensor",
+    ]
+
+
+def test_the_subscription_schedule_is_there_and_runs_by_default(
+    repository: RepositoryDefinition,
+) -> None:
+    assert [s.name for s in repository.schedule_defs] == ["subscription_export_schedule"]
+    schedule = repository.get_schedule_def("subscription_export_schedule")
+    assert schedule.job_name == "event_export_job"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
