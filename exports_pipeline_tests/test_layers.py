@@ -1,4 +1,4 @@
-"""The layers import only downwards: store < engine < storage < api | pipeline.
+"""The layers import only downwards: store < engine < storage < webhooks < api | pipeline.
 
 The engine knows nothing of Dagster or FastAPI, the API nothing of Dagster (API and
 pipeline meet only in the store's `exports` table), the store nothing above it.
@@ -25,6 +25,7 @@ FORBIDDEN = {
     "engine": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
     "storage": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
     "api": ("exports_pipeline.pipeline", "dagster", "dagster_aws"),
+    "webhooks": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
 }
 
 

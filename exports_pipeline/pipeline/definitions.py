@@ -8,10 +8,11 @@ from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import SettingsExportStorageResource, StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
+from exports_pipeline.pipeline.webhooks import webhook_delivery_sensor
 
 defs = Definitions(
     jobs=[event_export_job],
-    sensors=[export_request_sensor, export_status_sensor],
+    sensors=[export_request_sensor, export_status_sensor, webhook_delivery_sensor],
     schedules=[subscription_export_schedule],
     resources={
         "store": StoreResource(),
