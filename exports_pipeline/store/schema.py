@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
     naming_convention={
@@ -233,6 +234,27 @@ rate_limit_counters = Table(
     PrimaryKeyConstraint("space_id", "bucket", "window_start"),
 )
 
+
+class _Redacted(str):
+    """A str that prints as `'***'`: what SQL logging shows of a bound secret."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class SecretText(TypeDecorator[str]):
+    """TEXT holding a secret: its bound values are logged as `'***'` (SQL logging at INFO
+    shows parameters); the value stored and read back is unchanged."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else _Redacted(value)
+
+
 # Webhooks (SPEC 6.5): endpoints of a space, the outbox of deliveries written with each
 # status change, and every attempt to send one (migration 0004).
 webhook_endpoints = Table(
@@ -244,7 +266,7 @@ webhook_endpoints = Table(
     # The event types it receives, e.g. ["export.completed", "export.failed"].
     Column("events", JSON, nullable=False),
     # `whsec_<base64>`, in plain: the sender signs with it. Never logged or listed.
-    Column("secret", Text, nullable=False),
+    Column("secret", SecretText, nullable=False),
     Column("created_at", DateTime, nullable=False),
     # Deleted endpoints are kept (their deliveries' history names them) but get nothing.
     Column("deleted_at", DateTime, nullable=True),
