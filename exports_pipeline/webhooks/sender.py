@@ -202,7 +202,13 @@ def _serve_endpoint(
                 )
             if attempt_id is None:
                 continue
-            outcome = attempt_delivery(delivery, config, ssl_context)
+            try:
+                outcome = attempt_delivery(delivery, config, ssl_context)
+            except Exception as exc:
+                # E.g. a secret that is no valid base64: a failed attempt like any other, so
+                # the delivery is retried and in the end given up, never left in flight.
+                logger.exception("webhook delivery %s: the attempt failed", delivery.id)
+                outcome = Outcome(None, f"sender error: {type(exc).__name__}", 0)
             ended = _utcnow()
             if outcome.delivered:
                 with engine.begin() as conn:

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from exports_pipeline.store.deliveries import claim_delivery, list_deliveries
 from exports_pipeline.store.exports import get_export
-from exports_pipeline.store.schema import exports
+from exports_pipeline.store.schema import exports, webhook_endpoints
 from exports_pipeline.store.status import status_object
 from exports_pipeline.store.webhooks import (
     EXPORT_CANCELLED,
@@ -253,3 +253,19 @@ def test_each_attempt_is_signed_at_its_own_time_over_the_same_body(engine, clock
     assert first.body == second.body
     assert int(second.headers["Webhook-Timestamp"]) > int(first.headers["Webhook-Timestamp"])
     assert Webhook(endpoint.secret).verify(second.body, second.headers) == json.loads(first.body)
+
+
+def test_an_attempt_that_cannot_even_be_made_is_a_failed_attempt(engine):
+    endpoint = add_endpoint(engine, "http://127.0.0.1:9/hook")
+    with engine.begin() as conn:
+        # A secret broken by hand: signing fails before any request.
+        conn.execute(
+            sa.update(webhook_endpoints)
+            .where(webhook_endpoints.c.id == endpoint.id)
+            .values(secret="whsec_")
+        )
+    completed_export(engine)
+    report = send_due_deliveries(engine, DEV)
+    assert (report.retrying, report.errors) == (1, 0)
+    [view] = list_deliveries(engine.connect())
+    assert view.attempt_log[0].error == "sender error: EmptyWebhookSecretError"
