@@ -1,10 +1,11 @@
 """Under the real dagster-daemon: status changes reach a real receiver (latency figures
-printed, not asserted), and a daemon killed mid-send delivers after its restart with the
-same webhook-id."""
+printed, not asserted), a daemon killed mid-send delivers after its restart with the same
+webhook-id, and a real export run is announced."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import signal
@@ -18,11 +19,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from standardwebhooks import Webhook
 
+from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.deliveries import list_deliveries
+from exports_pipeline.store.exports import create_export, get_export
 from exports_pipeline.store.schema import spaces
-from exports_pipeline.store.webhooks import create_endpoint, delete_endpoint
+from exports_pipeline.store.status import status_object
+from exports_pipeline.store.webhooks import create_endpoint, delete_endpoint, get_endpoint
 from exports_pipeline_tests.webhooks.conftest import complete, processing_export
 from exports_pipeline_tests.webhooks.receiver import Receiver, receiver
 
@@ -179,3 +184,26 @@ def test_a_daemon_killed_mid_send_delivers_after_restart_with_the_same_id(
     assert (lost.status_code, lost.error) == (None, None)
     assert answered.status_code == 200
     print(f"\nkilled mid-send; re-sent {resent:.1f} s after the kill (lease {LEASE_SECONDS} s)")
+
+
+def test_a_real_export_run_is_announced_under_the_daemon(deployment: Deployment) -> None:
+    date = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    with receiver() as hook, _endpoint(deployment, hook) as endpoint_id:
+        with deployment.engine.begin() as conn:
+            secret = get_endpoint(conn, endpoint_id).secret
+            # Queued as the API queues it: the request sensor turns it into a run.
+            export_id = create_export(
+                conn,
+                space_id="acme",
+                request=parse_export_request({"date": date.isoformat()}),
+                trigger="api",
+            )
+        _wait_for(lambda: hook.received, "the run's webhook", deployment.daemon.log)
+    [got] = hook.received
+    body = Webhook(secret).verify(got.body, got.headers)
+    with deployment.engine.connect() as conn:
+        record = get_export(conn, export_id)
+    assert record.status == "completed"
+    assert body["type"] == "export.completed"
+    assert body["data"] == status_object(record)
+    assert body["data"]["row_count"] == 0  # a space without events: an empty, valid file
