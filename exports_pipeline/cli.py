@@ -1,4 +1,4 @@
-"""The `exports-pipeline` command: store, data, keys, API server, subscriptions."""
+"""The `exports-pipeline` command: store, data, keys, API server, subscriptions, webhooks."""
 
 from __future__ import annotations
 
@@ -332,6 +332,71 @@ def subscriptions_remove(
         typer.echo(f"no active subscription {subscription_id}", err=True)
         raise typer.Exit(code=1)
     typer.echo(f"subscription {subscription_id} removed")
+
+
+webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook deliveries (the outbox).")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("list-deliveries")
+def webhooks_list_deliveries(
+    space: str | None = typer.Option(None, "--space", help="Only this space."),
+    export: int | None = typer.Option(None, "--export", help="Only this export id."),
+    limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
+) -> None:
+    """Deliveries with every attempt: status, HTTP status or error, duration."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from exports_pipeline.store.deliveries import list_deliveries
+
+    engine = make_engine(Settings().resolved_database_url)
+    with engine.connect() as conn:
+        deliveries = list_deliveries(conn, space_id=space, export_id=export, limit=limit)
+    if not deliveries:
+        typer.echo("no webhook deliveries")
+        return
+    table = Table(show_lines=True)
+    for column in ("id", "export", "event", "endpoint", "webhook-id", "status", "attempts"):
+        table.add_column(column, overflow="fold")
+    for d in deliveries:
+        lines = [
+            f"{a.attempted_at:%Y-%m-%d %H:%M:%S} "
+            + (
+                "in flight / no answer recorded"
+                if a.status_code is None and a.error is None
+                else (a.error or f"HTTP {a.status_code}")
+            )
+            + (f" ({a.duration_ms} ms)" if a.duration_ms is not None else "")
+            for a in d.attempt_log
+        ]
+        if d.status == "pending":
+            lines.append(f"next attempt {d.next_attempt_at:%Y-%m-%d %H:%M:%S}")
+        elif d.status == "delivered" and d.delivered_at:
+            lines.append(f"delivered {d.delivered_at:%Y-%m-%d %H:%M:%S}")
+        elif d.last_error:
+            lines.append(d.last_error)
+        table.add_row(
+            str(d.id),
+            str(d.export_id),
+            d.event_type,
+            f"{d.endpoint_id} {d.url} ({d.space_id})",
+            d.message_id,
+            d.status,
+            "\n".join(lines) or "none yet",
+        )
+    Console(width=200).print(table)
+
+
+@webhooks_app.command("send")
+def webhooks_send() -> None:
+    """One pass of the sender now: send the due deliveries (the sensor does it every few s)."""
+    from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    report = send_due_deliveries(engine, SenderConfig.from_settings(settings))
+    typer.echo(report.summary())
 
 
 def main() -> None:

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
         ge=1,
         description="How many ended local days a subscription catches up after downtime.",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Webhook URLs may be http:// and point at any address (development, tests).",
+    )
+    webhook_retry_hours: float = Field(
+        default=24, gt=0, description="How long a webhook delivery is retried before given up."
+    )
+    webhook_lease_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How long a claimed webhook delivery is reserved for its sender; one whose "
+        "sender died is sent again after it.",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -1,6 +1,6 @@
 """The layers import only downwards.
 
-vocabulary, clock < store < demo | engine < storage < api | pipeline.
+vocabulary, clock < store < demo | engine < storage < webhooks < api | pipeline.
 
 The engine knows nothing of Dagster or FastAPI, the API nothing of Dagster (API and
 pipeline meet only in the store's `exports` table), the store nothing above it, the
@@ -34,6 +34,7 @@ FORBIDDEN = {
     "engine": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
     "storage": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
     "api": ("exports_pipeline.pipeline", "dagster", "dagster_aws"),
+    "webhooks": ("exports_pipeline.api", "exports_pipeline.pipeline", "dagster", "fastapi"),
 }
 
 

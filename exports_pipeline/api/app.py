@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from exports_pipeline.api.access_log import redact_access_log
 from exports_pipeline.api.errors import install_error_handlers
-from exports_pipeline.api.routes import downloads, exports, health
+from exports_pipeline.api.routes import downloads, exports, health, webhook_endpoints
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.store.db import make_engine
@@ -53,5 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(exports.router)
     app.include_router(downloads.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
     return app

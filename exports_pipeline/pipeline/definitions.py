@@ -8,9 +8,14 @@ import os
 from dagster import Definitions, EnvVar, definitions, mem_io_manager
 
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import (
+    ExportStorageResource,
+    StoreResource,
+    WebhookSenderResource,
+)
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
+from exports_pipeline.pipeline.webhooks import webhook_delivery_sensor
 from exports_pipeline.settings import Settings
 
 
@@ -41,6 +46,11 @@ def resources_from(settings: Settings) -> dict[str, object]:
             subscription_catch_up_days=settings.subscription_catch_up_days,
         ),
         "export_storage": storage,
+        "webhook_sender": WebhookSenderResource(
+            allow_private=settings.webhook_allow_private,
+            retry_hours=settings.webhook_retry_hours,
+            lease_seconds=settings.webhook_lease_seconds,
+        ),
         # Frames stay in the run's single process (in-process executor), never on disk.
         "io_manager": mem_io_manager,
     }
@@ -49,7 +59,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         jobs=[event_export_job],
-        sensors=[export_request_sensor, export_status_sensor],
+        sensors=[export_request_sensor, export_status_sensor, webhook_delivery_sensor],
         schedules=[subscription_export_schedule],
         resources=resources_from(settings),
     )

@@ -1,4 +1,4 @@
-"""Resources of the pipeline: the events store and the export storage.
+"""Resources of the pipeline: the events store, the export storage, the webhook sender.
 
 Their configuration is in their fields (shown in the Dagster UI; secrets as `EnvVar`, read
 when a run starts, never shown). `definitions.py` fills the fields once from the
@@ -18,6 +18,7 @@ from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.factory import build_local_storage, build_s3_client
 from exports_pipeline.storage.s3 import S3ExportStorage
 from exports_pipeline.store.db import make_engine
+from exports_pipeline.webhooks.sender import SenderConfig
 
 
 class StoreResource(ConfigurableResource):
@@ -119,4 +120,29 @@ class ExportStorageResource(ConfigurableResource):
             public_base_url=self.public_base_url,
             signing_secret=self.signing_secret,
             secret_file=Path(self.signing_secret_file or ""),
+        )
+
+
+class WebhookSenderResource(ConfigurableResource):
+    """How the webhook sender sends (SPEC 6.5): the address rule, retry window and lease."""
+
+    allow_private: bool = Field(
+        default=False,
+        description="Allow http and private/loopback addresses (EXPORTS_WEBHOOK_ALLOW_PRIVATE; "
+        "development and tests only).",
+    )
+    retry_hours: float = Field(
+        default=24, description="Hours a delivery is retried (EXPORTS_WEBHOOK_RETRY_HOURS)."
+    )
+    lease_seconds: float = Field(
+        default=60,
+        description="Seconds a claimed delivery waits before another pass may send it again "
+        "(EXPORTS_WEBHOOK_LEASE_SECONDS).",
+    )
+
+    def sender_config(self) -> SenderConfig:
+        return SenderConfig(
+            allow_private=self.allow_private,
+            retry_window=dt.timedelta(hours=self.retry_hours),
+            lease=dt.timedelta(seconds=self.lease_seconds),
         )

@@ -3,6 +3,8 @@
 Status moves `queued` -> `processing` -> `completed` | `failed`. Every transition is a
 guarded UPDATE so that a late writer can never make the status lie (a run that was
 already marked failed is not turned into completed, a completed export never fails).
+A transition to a state webhooks announce writes its deliveries in the same transaction
+(`store.webhooks.enqueue_deliveries`, the outbox).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from exports_pipeline.clock import utcnow
 from exports_pipeline.store.schema import exports
+from exports_pipeline.store.webhooks import EXPORT_COMPLETED, EXPORT_FAILED, enqueue_deliveries
 
 QUEUED = "queued"
 PROCESSING = "processing"
@@ -212,7 +215,10 @@ def mark_completed(
             message=None,
         )
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    enqueue_deliveries(conn, export_id, EXPORT_COMPLETED)
+    return True
 
 
 def mark_failed(
@@ -224,4 +230,7 @@ def mark_failed(
         .where(exports.c.id == export_id, exports.c.status.in_((QUEUED, PROCESSING)))
         .values(status=FAILED, completed_at=now or utcnow(), message=message)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    enqueue_deliveries(conn, export_id, EXPORT_FAILED)
+    return True

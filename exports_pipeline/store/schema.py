@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
     naming_convention={
@@ -229,4 +230,85 @@ rate_limit_counters = Table(
     Column("window_start", BigInteger, nullable=False),
     Column("count", Integer, nullable=False),
     PrimaryKeyConstraint("space_id", "bucket", "window_start"),
+)
+
+
+class _Redacted(str):
+    """A str that prints as `'***'`: what SQL logging shows of a bound secret."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class SecretText(TypeDecorator[str]):
+    """TEXT holding a secret: its bound values are logged as `'***'` (SQL logging at INFO
+    shows parameters); the value stored and read back is unchanged."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else _Redacted(value)
+
+
+# Webhooks (SPEC 6.5): endpoints of a space, the outbox of deliveries written with each
+# status change, and every attempt to send one (migration 0004).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("space_id", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    # The event types it receives, e.g. ["export.completed", "export.failed"].
+    Column("events", JSON, nullable=False),
+    # `whsec_<base64>`, in plain: the sender signs with it. Never logged or listed.
+    Column("secret", SecretText, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    # Deleted endpoints are kept (their deliveries' history names them) but get nothing.
+    Column("deleted_at", DateTime, nullable=True),
+    # Per-endpoint backoff: failed attempts in a row, and no attempt before `backoff_until`.
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("backoff_until", DateTime, nullable=True),
+    Index(None, "space_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", BigInteger, nullable=False),
+    Column("export_id", BigInteger, nullable=False),
+    # export.completed | export.failed | export.cancelled | export.expired
+    Column("event_type", Text, nullable=False),
+    # The `webhook-id` header (`msg_<hex>`): the same on every attempt.
+    Column("message_id", Text, nullable=False, unique=True),
+    # The body exactly as sent, built when the status changed.
+    Column("payload", Text, nullable=False),
+    # pending | delivered | failed (given up)
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # When a sender may next try it; a claimed delivery has it moved forward (a lease).
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "export_id"),
+    Index(None, "endpoint_id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("delivery_id", BigInteger, nullable=False),
+    Column("attempted_at", DateTime, nullable=False),
+    # The receiver's HTTP status, or the error (timeout, refused address, ...); both null
+    # while the attempt is in flight (or when its sender died before it ended).
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Index(None, "delivery_id"),
 )

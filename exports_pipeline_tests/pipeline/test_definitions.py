@@ -43,6 +43,7 @@ def test_the_code_location_has_exactly_the_export_job(repository: RepositoryDefi
     [
         ("export_request_sensor", ["event_export_job"]),
         ("export_status_sensor", []),
+        ("webhook_delivery_sensor", []),
     ],
 )
 def test_each_sensor_is_there_and_runs_by_default(
@@ -57,6 +58,7 @@ def test_the_sensors_are_exactly_those(repository: RepositoryDefinition) -> None
     assert sorted(s.name for s in repository.sensor_defs) == [
         "export_request_sensor",
         "export_status_sensor",
+        "webhook_delivery_sensor",
     ]
 
 

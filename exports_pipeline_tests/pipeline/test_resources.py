@@ -34,7 +34,7 @@ def test_the_real_code_location_loads_with_its_resources(environment: Path) -> N
     loaded = defs()
     assert loaded.get_job_def("event_export_job") is not None
     resources = loaded.resources or {}
-    assert set(resources) == {"store", "export_storage", "io_manager"}
+    assert set(resources) == {"store", "export_storage", "webhook_sender", "io_manager"}
     store = resources["store"]
     assert isinstance(store, StoreResource)
     assert store.database_url == f"sqlite:///{environment / 'store.db'}"
