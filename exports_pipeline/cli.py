@@ -256,6 +256,31 @@ def subscriptions_remove(
     typer.echo(f"subscription {subscription_id} removed")
 
 
+retention_app = typer.Typer(
+    no_args_is_help=True, help="File retention: delete files of old completed exports."
+)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """One pass now: expire completed exports past EXPORTS_FILE_RETENTION_HOURS (their
+    files deleted) and forget idempotency keys older than 24 hours."""
+    import datetime as dt
+
+    from exports_pipeline.storage.factory import build_storage
+    from exports_pipeline.store.retention import run_retention_pass
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    done = run_retention_pass(
+        engine, build_storage(settings), retention=dt.timedelta(hours=settings.file_retention_hours)
+    )
+    for export_id in done.expired:
+        typer.echo(f"export {export_id} expired")
+    typer.echo(f"retention ({settings.file_retention_hours} h): {done.summary()}")
+
+
 def main() -> None:
     """The console script: `app`, with a broken `EXPORTS_*` setting told as one clear error."""
     try:

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         ge=1,
         description="How many ended local days a subscription catches up after downtime.",
     )
+    file_retention_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Hours a completed export's file is kept; then it is deleted (expired).",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -53,6 +53,8 @@ from exports_pipeline.store.exports import (
     QUEUED,
     create_export,
     get_export,
+    is_processing,
+    mark_cancelled,
     mark_completed,
     mark_failed,
     mark_processing,
@@ -107,7 +109,11 @@ class _Stage:
         message = _user_message(exc)
         self.context.log.error(f"export {export_id} failed: {exc!r}")
         with self.store.engine.begin() as conn:
-            mark_failed(conn, export_id, message=message)
+            if isinstance(exc, DagsterExecutionInterruptedError):
+                # The run was terminated (a cancel, the Dagster UI): cancelled, not failed.
+                mark_cancelled(conn, export_id)
+            else:
+                mark_failed(conn, export_id, message=message)
         if not isinstance(exc, DagsterExecutionInterruptedError | Failure):
             # Settled: no retry policy may run the op again for an export already failed.
             raise Failure(
@@ -356,6 +362,14 @@ def publish_export(
     with _Stage(context, store, task) as stage, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"export-{task.export_id}.ndjson.gz"
         written = write.write_export(rows, path)
+        with store.engine.connect() as conn:
+            still_processing = is_processing(conn, task.export_id)
+        if not still_processing:
+            # Cancelled (or settled) meanwhile: nothing may appear under a final name.
+            raise Failure(
+                description=f"export {task.export_id} is no longer processing; not published",
+                allow_retries=False,
+            )
         key = storage.publish(
             path, space_id=task.space_id, date=task.request.date, sha256=written.sha256
         )
