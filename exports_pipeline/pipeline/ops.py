@@ -53,7 +53,6 @@ from exports_pipeline.store.exports import (
     QUEUED,
     create_export,
     get_export,
-    is_processing,
     mark_cancelled,
     mark_completed,
     mark_failed,
@@ -363,11 +362,12 @@ def publish_export(
         path = Path(tmp) / f"export-{task.export_id}.ndjson.gz"
         written = write.write_export(rows, path)
         with store.engine.connect() as conn:
-            still_processing = is_processing(conn, task.export_id)
-        if not still_processing:
+            current = get_export(conn, task.export_id)
+        if current is None or current.status != PROCESSING:
             # Cancelled (or settled) meanwhile: nothing may appear under a final name.
+            status = current.status if current else "missing"
             raise Failure(
-                description=f"export {task.export_id} is no longer processing; not published",
+                description=f"export {task.export_id} is {status}; the file was discarded",
                 allow_retries=False,
             )
         key = storage.publish(

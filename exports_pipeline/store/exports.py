@@ -225,12 +225,6 @@ def mark_cancelled(
     return result.rowcount == 1
 
 
-def is_processing(conn: Connection, export_id: int) -> bool:
-    """True while the export may still be published (the last check before a publish)."""
-    status = conn.execute(select(exports.c.status).where(exports.c.id == export_id)).scalar()
-    return status == PROCESSING
-
-
 def mark_expired(conn: Connection, export_id: int, *, storage_key: str) -> bool:
     """completed -> expired once its file is due for deletion; False if not completed (or
     another file is recorded). The key stays until the file is gone (`forget_file`), so an
