@@ -20,7 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.settings import Settings
@@ -134,6 +134,27 @@ def current_quota(
             window_start=ratelimit.window_of(time.time()),
         )
     return _quota_headers(_limit_of(settings, bucket), count)
+
+
+def count_within(
+    conn: Connection,
+    request: Request,
+    response: Response,
+    caller: Caller,
+    settings: Settings,
+    bucket: str,
+) -> bool:
+    """Count the request in the caller's transaction (it commits with what the request
+    does) and set its quota headers; True when over the limit: the caller then rolls back
+    and answers with `count_request`, which commits the count and raises the 429."""
+    limit = _limit_of(settings, bucket)
+    count = ratelimit.hit(
+        conn, space_id=caller.space.id, bucket=bucket, window_start=ratelimit.window_of(time.time())
+    )
+    headers = _quota_headers(limit, count)
+    request.state.rate_limit_headers = headers
+    response.headers.update(headers)
+    return count > limit
 
 
 def count_request(

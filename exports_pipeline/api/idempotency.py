@@ -6,9 +6,11 @@
   parsing: the canonical JSON of the validated request, date included) is answered with
   the first answer again plus `Idempotent-Replayed: true`, without counting against the
   create limit, so it is answered even when the limit is spent.
-- Otherwise the request is counted and handled like any create; the key is stored in the
-  transaction that creates the export, so a refused request (401/403/413/422/429) stores
-  none. Of concurrent creates with one key exactly one commits; the others replay it.
+- Otherwise the request is validated (a 422 is counted) and the export, its key and the
+  request's count are written in one transaction, so a refused request (401/403/413/422/
+  429) stores no key. Of concurrent creates with one key exactly one commits; the others
+  roll back (their count with them) and replay it: only the create that made the export
+  used up the limit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from exports_pipeline.api.deps import (
     IDEMPOTENCY_KEY_HEADER,
     Caller,
     count_request,
+    count_within,
     current_quota,
 )
 from exports_pipeline.api.errors import ApiError
@@ -39,6 +42,12 @@ from exports_pipeline.store.idempotency import (
 )
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class _OverLimit(Exception):
+    """The create is over the space's limit: roll its transaction back."""
+
+
 MAX_KEY_LENGTH = 255
 
 
@@ -86,38 +95,44 @@ class IdempotentCreate:
     def create(self, key: str, parse: Callable[[bytes], ExportRequest], raw: bytes) -> int:
         """The export id to answer with: the stored one (a replay) or a new export's."""
         stored = self._find(key)
+        request = self._parsed(parse, raw, counted=False)
         if stored is not None:
-            return self._replay(stored, self._parsed(parse, raw, counted=False))
-        try:
-            self._count()
-        except ApiError as exc:
-            # Over the limit: a winner may have stored the key since; its replay is free.
-            stored = self._find(key) if exc.status_code == 429 else None
-            if stored is None:
-                raise
-            return self._replay(stored, self._parsed(parse, raw, counted=True), counted=True)
-        request = self._parsed(parse, raw, counted=True)
+            return self._replay(stored, request)
         digest = request_hash(request.date, request.to_params())
-        try:
-            with self.engine.begin() as conn:
-                export_id = create_export(
-                    conn, space_id=self.space_id, request=request, trigger="api", status=QUEUED
-                )
-                store_key(
-                    conn,
-                    space_id=self.space_id,
-                    key=key,
-                    request_hash=digest,
-                    export_id=export_id,
-                )
-        except KeyTaken:
-            # A concurrent create with this key committed first (its export and key; this
-            # transaction, export included, was rolled back): answer with its export.
-            stored = self._find(key)
-            if stored is None:
-                raise
-            return self._replay(stored, request, counted=True)
-        return export_id
+        counted = False
+        while True:
+            try:
+                # Export, key and count commit together: a create that loses the key to a
+                # concurrent one is rolled back whole, count included, and replays it.
+                with self.engine.begin() as conn:
+                    export_id = create_export(
+                        conn, space_id=self.space_id, request=request, trigger="api", status=QUEUED
+                    )
+                    store_key(
+                        conn,
+                        space_id=self.space_id,
+                        key=key,
+                        request_hash=digest,
+                        export_id=export_id,
+                    )
+                    if not counted and count_within(
+                        conn, self.request, self.response, self.caller, self.settings, CREATE_BUCKET
+                    ):
+                        raise _OverLimit
+            except KeyTaken:
+                # A concurrent create with this key committed first (on PostgreSQL this
+                # insert waited for it): answer with its export.
+                stored = self._find(key)
+                if stored is None:
+                    raise
+                return self._replay(stored, request, counted=counted)
+            except _OverLimit:
+                # Rolled back; counted on its own and refused (429), unless a new window
+                # opened meanwhile: then it is counted there and created.
+                self._count()
+                counted = True
+                continue
+            return export_id
 
     def _find(self, key: str) -> StoredKey | None:
         with self.engine.connect() as conn:
