@@ -194,3 +194,16 @@ def test_the_status_sensor_terminates_the_runs_of_cancelled_exports(store, test_
     _tick(export_status_sensor, test_defs, instance)
     assert _record(store, cancelled).status == "cancelled"
     assert _record(store, kept).status == "queued"
+
+
+def test_a_cancelled_export_whose_run_failed_stays_cancelled(store, test_defs, instance):
+    export_id = _queued(store)
+    instance.create_run_for_job(
+        job_def=event_export_job,
+        status=DagsterRunStatus.FAILURE,
+        tags={"export_id": str(export_id)},
+    )
+    _cancel(store, export_id)
+    for _ in range(2):
+        _tick(export_status_sensor, test_defs, instance)
+    assert _record(store, export_id).status == "cancelled"
