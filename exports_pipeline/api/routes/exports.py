@@ -1,4 +1,4 @@
-"""`POST /events/exports` queues an export; `GET /events/exports/{id}` reports on it."""
+"""Export endpoints: create (idempotent with a key), status, list, cancel."""
 
 from __future__ import annotations
 
