@@ -85,6 +85,7 @@ def _date_option(value: str | None, option: str) -> dt.date | None:
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'"
         ) from None
 
+
 db_app = typer.Typer(no_args_is_help=True, help="The events store's schema.")
 app.add_typer(db_app, name="db")
 
@@ -340,6 +341,7 @@ app.add_typer(webhooks_app, name="webhooks")
 
 @webhooks_app.command("list-deliveries")
 def webhooks_list_deliveries(
+    ctx: typer.Context,
     space: str | None = typer.Option(None, "--space", help="Only this space."),
     export: int | None = typer.Option(None, "--export", help="Only this export id."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
@@ -350,8 +352,7 @@ def webhooks_list_deliveries(
 
     from exports_pipeline.store.deliveries import list_deliveries
 
-    engine = make_engine(Settings().resolved_database_url)
-    with engine.connect() as conn:
+    with _engine(ctx).connect() as conn:
         deliveries = list_deliveries(conn, space_id=space, export_id=export, limit=limit)
     if not deliveries:
         typer.echo("no webhook deliveries")
@@ -389,14 +390,42 @@ def webhooks_list_deliveries(
 
 
 @webhooks_app.command("send")
-def webhooks_send() -> None:
+def webhooks_send(ctx: typer.Context) -> None:
     """One pass of the sender now: send the due deliveries (the sensor does it every few s)."""
     from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
 
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    report = send_due_deliveries(engine, SenderConfig.from_settings(settings))
+    invocation = ctx.find_object(Invocation)
+    report = send_due_deliveries(
+        invocation.engine, SenderConfig.from_settings(invocation.settings)
+    )
     typer.echo(report.summary())
+
+
+retention_app = typer.Typer(
+    no_args_is_help=True, help="File retention: delete files of old completed exports."
+)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(ctx: typer.Context) -> None:
+    """One pass now: expire completed exports past EXPORTS_FILE_RETENTION_HOURS (their
+    files deleted) and forget idempotency keys older than 24 hours."""
+    import datetime as dt
+
+    from exports_pipeline.storage.factory import build_storage
+    from exports_pipeline.store.retention import run_retention_pass
+
+    invocation = ctx.find_object(Invocation)
+    settings = invocation.settings
+    done = run_retention_pass(
+        invocation.engine,
+        build_storage(settings),
+        retention=dt.timedelta(hours=settings.file_retention_hours),
+    )
+    for export_id in done.expired:
+        typer.echo(f"export {export_id} expired")
+    typer.echo(f"retention ({settings.file_retention_hours} h): {done.summary()}")
 
 
 def main() -> None:

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="How long a claimed webhook delivery is reserved for its sender; one whose "
         "sender died is sent again after it.",
     )
+    file_retention_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Hours a completed export's file is kept; then it is deleted (expired).",
+    )
 
     @property
     def resolved_home(self) -> Path:

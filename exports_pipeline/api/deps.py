@@ -20,7 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.settings import Settings
@@ -122,7 +122,73 @@ def _quota_headers(limit: int, count: int) -> dict[str, str]:
     return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - count))}
 
 
-def _permitted_and_counted(bucket: str) -> Callable[..., Caller]:
+def current_quota(
+    caller: Caller, engine: Engine, settings: Settings, bucket: str
+) -> dict[str, str]:
+    """The space's `X-RateLimit-*` headers of `bucket` now, without counting a request."""
+    with engine.connect() as conn:
+        count = ratelimit.current_count(
+            conn,
+            space_id=caller.space.id,
+            bucket=bucket,
+            window_start=ratelimit.window_of(time.time()),
+        )
+    return _quota_headers(_limit_of(settings, bucket), count)
+
+
+def count_within(
+    conn: Connection,
+    request: Request,
+    response: Response,
+    caller: Caller,
+    settings: Settings,
+    bucket: str,
+) -> bool:
+    """Count the request in the caller's transaction (it commits with what the request
+    does) and set its quota headers; True when over the limit: the caller then rolls back
+    and answers with `count_request`, which commits the count and raises the 429."""
+    limit = _limit_of(settings, bucket)
+    count = ratelimit.hit(
+        conn, space_id=caller.space.id, bucket=bucket, window_start=ratelimit.window_of(time.time())
+    )
+    headers = _quota_headers(limit, count)
+    request.state.rate_limit_headers = headers
+    response.headers.update(headers)
+    return count > limit
+
+
+def count_request(
+    request: Request,
+    response: Response,
+    caller: Caller,
+    engine: Engine,
+    settings: Settings,
+    bucket: str,
+) -> None:
+    """Count the request against the space's limit of `bucket`; 429 when over it."""
+    limit = _limit_of(settings, bucket)
+    now = time.time()
+    with engine.begin() as conn:
+        count = ratelimit.hit(
+            conn, space_id=caller.space.id, bucket=bucket, window_start=ratelimit.window_of(now)
+        )
+    headers = _quota_headers(limit, count)
+    request.state.rate_limit_headers = headers
+    response.headers.update(headers)
+    if count > limit:
+        raise ApiError(
+            429,
+            f"Rate limit exceeded: {limit} requests per minute per space on this endpoint.",
+            headers={"Retry-After": str(ratelimit.seconds_to_next_window(now))},
+        )
+
+
+# A create with an Idempotency-Key is counted by the route (api/idempotency.py): the
+# replay of a stored answer costs nothing (SPEC 6.1).
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def _permitted_and_counted(bucket: str, *, unless_keyed: bool = False) -> Callable[..., Caller]:
     def dependency(
         request: Request,
         response: Response,
@@ -130,34 +196,17 @@ def _permitted_and_counted(bucket: str) -> Callable[..., Caller]:
         engine: EngineDep,
         settings: SettingsDep,
     ) -> Caller:
-        limit = _limit_of(settings, bucket)
-        now = time.time()
-        window = ratelimit.window_of(now)
         forbidden = None
         if not caller.key.can_export:
             forbidden = "This API key does not have the export permission."
         elif not caller.space.subscription_active:
             forbidden = "The subscription of this space is inactive."
         if forbidden:
-            with engine.connect() as conn:
-                count = ratelimit.current_count(
-                    conn, space_id=caller.space.id, bucket=bucket, window_start=window
-                )
-            request.state.rate_limit_headers = _quota_headers(limit, count)
+            request.state.rate_limit_headers = current_quota(caller, engine, settings, bucket)
             raise ApiError(403, forbidden)
-        with engine.begin() as conn:
-            count = ratelimit.hit(
-                conn, space_id=caller.space.id, bucket=bucket, window_start=window
-            )
-        headers = _quota_headers(limit, count)
-        request.state.rate_limit_headers = headers
-        response.headers.update(headers)
-        if count > limit:
-            raise ApiError(
-                429,
-                f"Rate limit exceeded: {limit} requests per minute per space on this endpoint.",
-                headers={"Retry-After": str(ratelimit.seconds_to_next_window(now))},
-            )
+        if unless_keyed and IDEMPOTENCY_KEY_HEADER in request.headers:
+            return caller
+        count_request(request, response, caller, engine, settings, bucket)
         return caller
 
     dependency.__name__ = f"{bucket}_quota"
@@ -166,3 +215,7 @@ def _permitted_and_counted(bucket: str) -> Callable[..., Caller]:
 
 CreateCaller = Annotated[Caller, Depends(_permitted_and_counted(CREATE_BUCKET))]
 StatusCaller = Annotated[Caller, Depends(_permitted_and_counted(STATUS_BUCKET))]
+# Permitted; counted here unless the request carries an Idempotency-Key (then by the route).
+KeyedCreateCaller = Annotated[
+    Caller, Depends(_permitted_and_counted(CREATE_BUCKET, unless_keyed=True))
+]

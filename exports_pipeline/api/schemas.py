@@ -38,13 +38,15 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 class ExportStatus(BaseModel):
-    """SPEC 2.2. Absent keys are omitted, never null."""
+    """SPEC 2.2 (and 6.3/6.4: cancelled, expired). Absent keys are omitted, never null."""
 
     export_id: int
-    status: Literal["queued", "processing", "completed", "failed"]
+    status: Literal["queued", "processing", "completed", "failed", "cancelled", "expired"]
     created_at: dt.datetime = Field(description="ISO 8601 UTC, e.g. 2024-01-15T10:00:00Z.")
     message: str | None = Field(
-        default=None, description="User-facing sentence when queued, processing or failed."
+        default=None,
+        description="User-facing sentence unless completed (queued, processing, failed, "
+        "cancelled, expired).",
     )
     download_url: str | None = Field(
         default=None, description="Presigned URL, freshly minted on every call (completed)."
@@ -60,6 +62,32 @@ class ExportStatus(BaseModel):
     @field_serializer("created_at", "completed_at", "expires_at")
     def _iso_utc(self, value: dt.datetime | None) -> str | None:
         return None if value is None else _utc(value).isoformat().replace("+00:00", "Z")
+
+
+class ExportSummary(BaseModel):
+    """An export in a list (SPEC 6.2): its status object without the download URL."""
+
+    export_id: int
+    status: Literal["queued", "processing", "completed", "failed", "cancelled", "expired"]
+    created_at: dt.datetime = Field(description="ISO 8601 UTC, e.g. 2024-01-15T10:00:00Z.")
+    message: str | None = Field(default=None, description="User-facing sentence unless completed.")
+    completed_at: dt.datetime | None = None
+    row_count: int | None = None
+    file_size_bytes: int | None = None
+    sha256: str | None = Field(default=None, description="sha256 hex of the gzip file.")
+
+    @field_serializer("created_at", "completed_at")
+    def _iso_utc(self, value: dt.datetime | None) -> str | None:
+        return None if value is None else _utc(value).isoformat().replace("+00:00", "Z")
+
+
+class ExportList(BaseModel):
+    """A page of the space's exports, newest first."""
+
+    data: list[ExportSummary]
+    has_more: bool = Field(
+        description="More exports follow: pass the last export_id as `starting_after` to get them."
+    )
 
 
 class Health(BaseModel):
@@ -84,6 +112,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing, malformed, unknown or revoked API key.",
         403: "The key lacks the export permission, or the subscription is inactive.",
         404: "No such export in this space.",
+        409: "The export is already completed, failed, cancelled or expired.",
         413: "Request body larger than 64 KiB.",
         422: "Invalid parameters; `errors` lists every broken rule.",
         429: "Over the space's per-minute limit; retry after `Retry-After` seconds.",

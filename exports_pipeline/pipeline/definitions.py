@@ -13,6 +13,7 @@ from exports_pipeline.pipeline.resources import (
     StoreResource,
     WebhookSenderResource,
 )
+from exports_pipeline.pipeline.retention import file_retention_job, file_retention_schedule
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
 from exports_pipeline.pipeline.webhooks import webhook_delivery_sensor
@@ -44,6 +45,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
             database_url=settings.resolved_database_url,
             earliest_date=settings.earliest_date.isoformat(),
             subscription_catch_up_days=settings.subscription_catch_up_days,
+            file_retention_hours=settings.file_retention_hours,
         ),
         "export_storage": storage,
         "webhook_sender": WebhookSenderResource(
@@ -58,9 +60,9 @@ def resources_from(settings: Settings) -> dict[str, object]:
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        jobs=[event_export_job],
+        jobs=[event_export_job, file_retention_job],
         sensors=[export_request_sensor, export_status_sensor, webhook_delivery_sensor],
-        schedules=[subscription_export_schedule],
+        schedules=[subscription_export_schedule, file_retention_schedule],
         resources=resources_from(settings),
     )
 

@@ -42,6 +42,7 @@ from exports_pipeline.store.exports import (
     QUEUED,
     ExportNotStartable,
     get_export,
+    mark_cancelled,
     mark_completed,
     mark_failed,
     start_export,
@@ -94,7 +95,11 @@ class _Stage:
         message = failure_message(exc)
         self.context.log.error(f"export {export_id} failed: {exc!r}")
         with self.store.engine.begin() as conn:
-            mark_failed(conn, export_id, message=message)
+            if isinstance(exc, DagsterExecutionInterruptedError):
+                # The run was terminated (a cancel, the Dagster UI): cancelled, not failed.
+                mark_cancelled(conn, export_id)
+            else:
+                mark_failed(conn, export_id, message=message)
         if not isinstance(exc, DagsterExecutionInterruptedError | Failure):
             # Settled: no retry policy may run the op again for an export already failed.
             raise Failure(
@@ -304,6 +309,15 @@ def publish_export(
     with _Stage(context, store, task) as stage, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"export-{task.export_id}.ndjson.gz"
         written = write.write_export(rows, path)
+        with store.engine.connect() as conn:
+            current = get_export(conn, task.export_id)
+        if current is None or current.status != PROCESSING:
+            # Cancelled (or settled) meanwhile: nothing may appear under a final name.
+            status = current.status if current else "missing"
+            raise Failure(
+                description=f"export {task.export_id} is {status}; the file was discarded",
+                allow_retries=False,
+            )
         key = storage.publish(
             path, space_id=task.space_id, date=task.request.date, sha256=written.sha256
         )

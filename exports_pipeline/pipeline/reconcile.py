@@ -14,15 +14,20 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 from sqlalchemy import Engine
 
 from exports_pipeline.clock import utcnow
-from exports_pipeline.pipeline.failures import CANCELED, INTERNAL_ERROR, RUN_LOST, WORKER_DIED
+from exports_pipeline.pipeline.failures import INTERNAL_ERROR, RUN_LOST, WORKER_DIED
 from exports_pipeline.pipeline.job import EXPORT_JOB_NAME
 from exports_pipeline.pipeline.workers import worker_is_dead
 from exports_pipeline.store.exports import (
+    CANCELLED,
+    CANCELLED_MESSAGE,
+    FAILED,
     PROCESSING,
     QUEUED,
     ExportRecord,
     exports_with_status,
+    mark_cancelled,
     mark_failed,
+    statuses_of,
 )
 
 FAILURE_REASON_TAG = "exports/failure_reason"
@@ -36,6 +41,7 @@ BATCH = 500
 class Settled:
     export_id: int
     message: str
+    status: str = FAILED
 
 
 def fail_runs_with_dead_workers(instance: DagsterInstance) -> list[str]:
@@ -78,8 +84,6 @@ def _run_of(instance: DagsterInstance, record: ExportRecord) -> DagsterRun | Non
 
 def _failure_message(instance: DagsterInstance, run: DagsterRun) -> str | None:
     """What to tell the customer about an export whose run ended this way; None: not ended."""
-    if run.status == DagsterRunStatus.CANCELED:
-        return CANCELED
     if run.status == DagsterRunStatus.FAILURE:
         if run.tags.get(FAILURE_REASON_TAG) == WORKER_DIED_REASON:
             return WORKER_DIED
@@ -97,7 +101,8 @@ def _failure_message(instance: DagsterInstance, run: DagsterRun) -> str | None:
 def settle_exports(
     engine: Engine, instance: DagsterInstance, *, now: dt.datetime | None = None
 ) -> list[Settled]:
-    """Mark failed every unsettled export whose run has ended without completing it."""
+    """Mark failed every unsettled export whose run has ended without completing it
+    (cancelled when the run was terminated)."""
     now = now or utcnow()
     with engine.connect() as conn:
         candidates = [
@@ -111,6 +116,12 @@ def settle_exports(
     settled = []
     for record in candidates:
         run = _run_of(instance, record)
+        if run is not None and run.status == DagsterRunStatus.CANCELED:
+            # Terminated (the Dagster UI, a cancel): the export is cancelled, not failed.
+            with engine.begin() as conn:
+                if mark_cancelled(conn, record.id):
+                    settled.append(Settled(record.id, CANCELLED_MESSAGE, CANCELLED))
+            continue
         if run is None:
             # A processing export always has a run; if Dagster lost it, nothing will ever
             # finish the export. A queued one without a run is the request sensor's to launch.
@@ -124,3 +135,29 @@ def settle_exports(
             if mark_failed(conn, record.id, message=message):
                 settled.append(Settled(record.id, message))
     return settled
+
+
+# The run statuses the Dagster UI's Terminate acts on (queued in the coordinator, started).
+TERMINABLE = (DagsterRunStatus.QUEUED, DagsterRunStatus.STARTED)
+
+
+def terminate_cancelled_runs(engine: Engine, instance: DagsterInstance) -> list[str]:
+    """Terminate, as the Dagster UI's Terminate does, every export run still going whose
+    export was cancelled (SPEC 6.3: the API only sets the status); their run ids.
+
+    A run still STARTING is left for the next pass (Dagster cannot terminate it yet, and
+    its `validate_request` refuses a cancelled export anyway).
+    """
+    runs = instance.get_runs(
+        filters=RunsFilter(job_name=EXPORT_JOB_NAME, statuses=list(TERMINABLE))
+    )
+    by_export = {int(r.tags["export_id"]): r for r in runs if r.tags.get("export_id", "").isdigit()}
+    with engine.connect() as conn:
+        statuses = statuses_of(conn, list(by_export))
+    terminated = []
+    for export_id, run in by_export.items():
+        if statuses.get(export_id) != CANCELLED:
+            continue
+        if instance.run_coordinator.cancel_run(run.run_id):
+            terminated.append(run.run_id)
+    return terminated

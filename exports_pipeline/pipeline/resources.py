@@ -34,6 +34,11 @@ class StoreResource(ConfigurableResource):
         description="Ended local days a subscription catches up after downtime "
         "(EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS).",
     )
+    file_retention_hours: int = Field(
+        default=168,
+        description="Hours a completed export's files are kept before they are deleted and "
+        "the export expires (EXPORTS_FILE_RETENTION_HOURS).",
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 

@@ -19,7 +19,11 @@ from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import invalid_request_message
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.partitions import PARTITIONS_START, is_export_date_partition
-from exports_pipeline.pipeline.reconcile import fail_runs_with_dead_workers, settle_exports
+from exports_pipeline.pipeline.reconcile import (
+    fail_runs_with_dead_workers,
+    settle_exports,
+    terminate_cancelled_runs,
+)
 from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.store.exports import (
     QUEUED,
@@ -102,17 +106,22 @@ def export_request_sensor(context: SensorEvaluationContext, store: StoreResource
     name="export_status_sensor",
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Fails runs whose worker died and marks exports of ended runs failed.",
+    description="Terminates runs of cancelled exports, fails runs whose worker died and "
+    "settles exports of ended runs (failed, or cancelled when terminated).",
 )
 def export_status_sensor(context: SensorEvaluationContext, store: StoreResource) -> SkipReason:
+    terminated = terminate_cancelled_runs(store.engine, context.instance)
+    for run_id in terminated:
+        context.log.info(f"run {run_id}: its export was cancelled; terminated the run")
     dead = fail_runs_with_dead_workers(context.instance)
     for run_id in dead:
         context.log.warning(f"run {run_id}: worker process is gone; reported the run failed")
     settled = settle_exports(store.engine, context.instance)
     for item in settled:
-        context.log.info(f"export {item.export_id} marked failed: {item.message}")
+        context.log.info(f"export {item.export_id} marked {item.status}: {item.message}")
     return SkipReason(
-        f"{len(dead)} dead run workers, {len(settled)} exports marked failed"
-        if dead or settled
+        f"{len(terminated)} runs of cancelled exports terminated, {len(dead)} dead run "
+        f"workers, {len(settled)} exports settled"
+        if terminated or dead or settled
         else "all exports agree with their runs"
     )

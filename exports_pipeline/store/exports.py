@@ -1,10 +1,11 @@
 """The `exports` records: the one place the API and the pipeline meet.
 
-Status moves `queued` -> `processing` -> `completed` | `failed`. Every transition is a
+Status moves `queued` -> `processing` -> `completed` | `failed`; `queued` | `processing`
+-> `cancelled` (SPEC 6.3) and `completed` -> `expired` (SPEC 6.4). Every transition is a
 guarded UPDATE so that a late writer can never make the status lie (a run that was
-already marked failed is not turned into completed, a completed export never fails).
-A transition to a state webhooks announce writes its deliveries in the same transaction
-(`store.webhooks.enqueue_deliveries`, the outbox).
+already marked failed is not turned into completed, a completed export never fails, a
+cancelled export never completes). A transition to a state webhooks announce writes its
+deliveries in the same transaction (`store.webhooks.enqueue_deliveries`, the outbox).
 """
 
 from __future__ import annotations
@@ -17,12 +18,22 @@ from sqlalchemy import Connection, insert, select, update
 
 from exports_pipeline.clock import utcnow
 from exports_pipeline.store.schema import exports
-from exports_pipeline.store.webhooks import EXPORT_COMPLETED, EXPORT_FAILED, enqueue_deliveries
+from exports_pipeline.store.webhooks import (
+    EXPORT_CANCELLED,
+    EXPORT_COMPLETED,
+    EXPORT_EXPIRED,
+    EXPORT_FAILED,
+    enqueue_deliveries,
+)
 
 QUEUED = "queued"
 PROCESSING = "processing"
 COMPLETED = "completed"
 FAILED = "failed"
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED, EXPIRED)
+SETTLED = (COMPLETED, FAILED, CANCELLED, EXPIRED)
 
 QUEUED_MESSAGE = "Your export is queued and will start shortly."
 PROCESSING_MESSAGE = "Your export is being generated."
@@ -234,3 +245,113 @@ def mark_failed(
         return False
     enqueue_deliveries(conn, export_id, EXPORT_FAILED)
     return True
+
+
+CANCELLED_MESSAGE = "The export was cancelled; nothing was or will be published for it."
+EXPIRED_MESSAGE = "The file was deleted after the retention period; create the export again."
+
+
+def mark_cancelled(
+    conn: Connection, export_id: int, *, space_id: str | None = None, now: dt.datetime | None = None
+) -> bool:
+    """queued|processing -> cancelled; False if the export was in any other state (or, with
+    `space_id`, is not of that space). Its run, if any, is terminated by the pipeline."""
+    query = update(exports).where(
+        exports.c.id == export_id, exports.c.status.in_((QUEUED, PROCESSING))
+    )
+    if space_id is not None:
+        query = query.where(exports.c.space_id == space_id)
+    result = conn.execute(
+        query.values(status=CANCELLED, completed_at=now or utcnow(), message=CANCELLED_MESSAGE)
+    )
+    if result.rowcount != 1:
+        return False
+    enqueue_deliveries(conn, export_id, EXPORT_CANCELLED)
+    return True
+
+
+def mark_expired(conn: Connection, export_id: int, *, storage_key: str) -> bool:
+    """completed -> expired once its file is due for deletion; False if not completed (or
+    another file is recorded). The key stays until the file is gone (`forget_file`), so an
+    interrupted deletion is retried; `completed_at` keeps when the file was made."""
+    result = conn.execute(
+        update(exports)
+        .where(
+            exports.c.id == export_id,
+            exports.c.status == COMPLETED,
+            exports.c.storage_key == storage_key,
+        )
+        .values(status=EXPIRED, message=EXPIRED_MESSAGE)
+    )
+    if result.rowcount != 1:
+        return False
+    enqueue_deliveries(conn, export_id, EXPORT_EXPIRED)
+    return True
+
+
+def forget_file(conn: Connection, export_id: int, *, storage_key: str) -> bool:
+    """An expired export's file is deleted: forget its key (nothing is left to download)."""
+    result = conn.execute(
+        update(exports)
+        .where(
+            exports.c.id == export_id,
+            exports.c.status == EXPIRED,
+            exports.c.storage_key == storage_key,
+        )
+        .values(storage_key=None)
+    )
+    return result.rowcount == 1
+
+
+def completed_before(
+    conn: Connection, cutoff: dt.datetime, *, limit: int = 500
+) -> list[ExportRecord]:
+    """Completed exports whose file was stored before `cutoff`, oldest first."""
+    rows = conn.execute(
+        select(exports)
+        .where(exports.c.status == COMPLETED, exports.c.completed_at < cutoff)
+        .order_by(exports.c.id)
+        .limit(limit)
+    )
+    return [_record(r) for r in rows]
+
+
+def expired_with_file(conn: Connection, *, limit: int = 500) -> list[ExportRecord]:
+    """Expired exports whose file deletion has not been recorded (an interrupted pass)."""
+    rows = conn.execute(
+        select(exports)
+        .where(exports.c.status == EXPIRED, exports.c.storage_key.is_not(None))
+        .order_by(exports.c.id)
+        .limit(limit)
+    )
+    return [_record(r) for r in rows]
+
+
+def list_exports(
+    conn: Connection,
+    space_id: str,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    status: str | None = None,
+    date: dt.date | None = None,
+) -> tuple[list[ExportRecord], bool]:
+    """The space's exports newest first (id descending), ids below `before_id`, filtered by
+    status and date; at most `limit` of them and whether more follow."""
+    query = select(exports).where(exports.c.space_id == space_id)
+    if before_id is not None:
+        query = query.where(exports.c.id < before_id)
+    if status is not None:
+        query = query.where(exports.c.status == status)
+    if date is not None:
+        query = query.where(exports.c.date == date)
+    rows = conn.execute(query.order_by(exports.c.id.desc()).limit(limit + 1)).all()
+    return [_record(r) for r in rows[:limit]], len(rows) > limit
+
+
+def statuses_of(conn: Connection, export_ids: list[int]) -> dict[int, str]:
+    """The status of each of these exports that exists."""
+    if not export_ids:
+        return {}
+    rows = conn.execute(select(exports.c.id, exports.c.status).where(exports.c.id.in_(export_ids)))
+    return {int(r.id): r.status for r in rows}

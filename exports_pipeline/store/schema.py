@@ -173,7 +173,7 @@ exports = Table(
     Column("date", Date, nullable=False),
     # The validated request parameters without the date (ExportRequest.to_params()).
     Column("params", JSON, nullable=False),
-    # queued | processing | completed | failed
+    # queued | processing | completed | failed | cancelled | expired
     Column("status", Text, nullable=False),
     # api | ui | backfill | schedule
     Column("trigger", Text, nullable=False),
@@ -311,4 +311,19 @@ webhook_attempts = Table(
     Column("error", Text, nullable=True),
     Column("duration_ms", Integer, nullable=True),
     Index(None, "delivery_id"),
+)
+
+# SPEC 6.1: a create's Idempotency-Key, written in the transaction that creates the export;
+# the unique (space_id, key) makes concurrent creates with one key make exactly one export.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    # sha256 hex of the canonical JSON of the validated request (date included).
+    Column("request_hash", Text, nullable=False),
+    Column("export_id", BigInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("space_id", "key"),
+    Index(None, "created_at"),
 )

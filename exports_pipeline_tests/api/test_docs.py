@@ -20,10 +20,16 @@ from exports_pipeline_tests.support.browser import headless_chromium
 from exports_pipeline_tests.support.served import cli_env, served_api
 
 EXPORTS = "/public-api/v1/events/exports"
-OPERATIONS = [
+WEBHOOK_ENDPOINTS = "/public-api/v1/webhook-endpoints"
+OPERATIONS = [  # in the order Swagger UI shows them (by tag, then path)
     ("POST", EXPORTS, "Create an event export"),
+    ("GET", EXPORTS, "List the space's event exports, newest first"),
     ("GET", f"{EXPORTS}/{{export_id}}", "Get the status of an event export"),
+    ("POST", f"{EXPORTS}/{{export_id}}/cancel", "Cancel a queued or processing event export"),
     ("GET", f"{EXPORTS}/{{export_id}}/download", "Download an export file (local storage)"),
+    ("GET", WEBHOOK_ENDPOINTS, "List webhook endpoints"),
+    ("POST", WEBHOOK_ENDPOINTS, "Create a webhook endpoint"),
+    ("DELETE", f"{WEBHOOK_ENDPOINTS}/{{endpoint_id}}", "Delete a webhook endpoint"),
 ]
 
 

@@ -31,8 +31,10 @@ def test_the_code_location_is_loadable(defs: Definitions) -> None:
     Definitions.validate_loadable(defs)
 
 
-def test_the_code_location_has_exactly_the_export_job(repository: RepositoryDefinition) -> None:
-    assert repository.job_names == ["event_export_job"]
+def test_the_code_location_has_exactly_the_export_and_retention_jobs(
+    repository: RepositoryDefinition,
+) -> None:
+    assert sorted(repository.job_names) == ["event_export_job", "file_retention_job"]
     job = repository.get_job("event_export_job")
     assert job.partitions_def is not None
     assert job.required_resource_keys <= set(repository.get_top_level_resources())
@@ -65,7 +67,10 @@ def test_the_sensors_are_exactly_those(repository: RepositoryDefinition) -> None
 def test_the_subscription_schedule_is_there_and_runs_by_default(
     repository: RepositoryDefinition,
 ) -> None:
-    assert [s.name for s in repository.schedule_defs] == ["subscription_export_schedule"]
+    assert sorted(s.name for s in repository.schedule_defs) == [
+        "file_retention_schedule",
+        "subscription_export_schedule",
+    ]
     schedule = repository.get_schedule_def("subscription_export_schedule")
     assert schedule.job_name == "event_export_job"
     assert schedule.default_status == DefaultScheduleStatus.RUNNING

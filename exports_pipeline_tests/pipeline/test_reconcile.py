@@ -11,7 +11,7 @@ from dagster import DagsterRunStatus, build_sensor_context
 
 from exports_pipeline.clock import utcnow
 from exports_pipeline.engine.request import parse_export_request
-from exports_pipeline.pipeline.failures import CANCELED, INTERNAL_ERROR, RUN_LOST, WORKER_DIED
+from exports_pipeline.pipeline.failures import INTERNAL_ERROR, RUN_LOST, WORKER_DIED
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.sensors import export_status_sensor
 from exports_pipeline.pipeline.workers import (
@@ -20,7 +20,12 @@ from exports_pipeline.pipeline.workers import (
     current_worker_tags,
     process_is_running,
 )
-from exports_pipeline.store.exports import create_export, get_export, mark_processing
+from exports_pipeline.store.exports import (
+    CANCELLED_MESSAGE,
+    create_export,
+    get_export,
+    mark_processing,
+)
 from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 LONG_AGO = dt.timedelta(minutes=5)
@@ -104,19 +109,20 @@ def test_zombies_and_reused_pids_are_not_alive():
 
 
 @pytest.mark.parametrize(
-    ("status", "message"),
+    ("status", "settled"),
     [
-        (DagsterRunStatus.CANCELED, CANCELED),
+        # Terminated (the Dagster UI, a cancel): SPEC 6.3 makes the export cancelled.
+        (DagsterRunStatus.CANCELED, ("cancelled", CANCELLED_MESSAGE)),
         # Failed without a failed step: the run's process went away.
-        (DagsterRunStatus.FAILURE, WORKER_DIED),
-        (DagsterRunStatus.SUCCESS, INTERNAL_ERROR),
+        (DagsterRunStatus.FAILURE, ("failed", WORKER_DIED)),
+        (DagsterRunStatus.SUCCESS, ("failed", INTERNAL_ERROR)),
     ],
 )
-def test_an_ended_run_settles_its_processing_export(store, test_defs, instance, status, message):
+def test_an_ended_run_settles_its_processing_export(store, test_defs, instance, status, settled):
     run = _run(instance, status)
     export_id = _export(store, run_id=run.run_id)
     _tick(test_defs, instance)
-    assert _status(store, export_id) == ("failed", message)
+    assert _status(store, export_id) == settled
 
 
 def test_a_queued_export_whose_run_failed_before_starting_is_failed(store, test_defs, instance):

@@ -7,16 +7,20 @@ minted, or is past its expiry, is a 403.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.routes.exports import EXPORTS_PATH, parse_export_id
 from exports_pipeline.api.schemas import ErrorBody
 from exports_pipeline.storage.base import DownloadRefused, download_file_name
+from exports_pipeline.store import exports as store_exports
 from exports_pipeline.store.exports import COMPLETED, get_export
 
 router = APIRouter(prefix=EXPORTS_PATH, tags=["downloads"])
@@ -39,14 +43,17 @@ def _digits(value: str | None) -> bool:
 @router.get(
     "/{export_id}/download",
     summary="Download an export file (local storage)",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         200: {
             "description": "The gzip NDJSON file.",
             "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
         },
         403: {"model": ErrorBody, "description": "Link invalid, altered or expired."},
-        404: {"model": ErrorBody, "description": "The file is no longer stored."},
+        404: {
+            "model": ErrorBody,
+            "description": "The file is no longer stored (deleted after the retention period).",
+        },
         422: {"model": ErrorBody, "description": "Never sent: bad parameters are a 403."},
     },
 )
@@ -56,7 +63,7 @@ def download_export(
     storage: StorageDep,
     expires: str | None = None,
     signature: str | None = None,
-) -> FileResponse:
+) -> StreamingResponse:
     """Stream the file of a completed export when the URL's signature and expiry hold."""
     if not storage.serves_downloads:
         raise ApiError(404, "Downloads are served by the object store, not by the API.")
@@ -66,7 +73,13 @@ def download_export(
     assert expires is not None
     with engine.connect() as conn:
         record = get_export(conn, numeric_id)
-    if record is None or record.status != COMPLETED or not record.storage_key:
+    # An expired export keeps its storage key until its file is gone: its URLs are told
+    # apart from forged ones (404 below) while the retention pass runs.
+    if (
+        record is None
+        or record.status not in (COMPLETED, store_exports.EXPIRED)
+        or not record.storage_key
+    ):
         raise ApiError(403, INVALID)
     try:
         path = storage.signed_file(
@@ -78,11 +91,34 @@ def download_export(
         )
     except DownloadRefused as refused:
         raise ApiError(403, EXPIRED if refused.expired else INVALID) from None
-    if not path.is_file():
-        raise ApiError(404, "The export file is no longer stored; create the export again.")
-    return FileResponse(
-        path,
+    if record.status == store_exports.EXPIRED:
+        raise ApiError(404, store_exports.EXPIRED_MESSAGE)
+    # Opened here, streamed from the open file: a retention pass deleting the file after
+    # this point cannot cut the download short (the open file lives on), and one that
+    # deleted it before is a 404, never a 500 or half a file.
+    try:
+        file = path.open("rb")
+    except (FileNotFoundError, IsADirectoryError):
+        raise ApiError(
+            404, "The export file is no longer stored; create the export again."
+        ) from None
+    size = os.fstat(file.fileno()).st_size
+    name = download_file_name(record.id, record.date)
+    return StreamingResponse(
+        _chunks(file),
         media_type="application/gzip",
-        filename=download_file_name(record.id, record.date),
-        headers={"Cache-Control": "private, no-store"},
+        headers={
+            "Cache-Control": "private, no-store",
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{name}"',
+        },
     )
+
+
+CHUNK_BYTES = 1 << 20
+
+
+def _chunks(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(CHUNK_BYTES):
+            yield chunk

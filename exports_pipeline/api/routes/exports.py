@@ -1,4 +1,4 @@
-"""`POST /events/exports` queues an export; `GET /events/exports/{id}` reports on it."""
+"""Export endpoints: create (idempotent with a key), status, list, cancel."""
 
 from __future__ import annotations
 
@@ -14,23 +14,38 @@ from exports_pipeline.api.body import read_body
 from exports_pipeline.api.deps import (
     CreateCaller,
     EngineDep,
+    KeyedCreateCaller,
     SettingsDep,
     StatusCaller,
     StorageDep,
 )
 from exports_pipeline.api.errors import ApiError
+from exports_pipeline.api.idempotency import IDEMPOTENCY_OPENAPI, IdempotentCreate
+from exports_pipeline.api.listing import LIST_OPENAPI_PARAMETERS, parse_list_query
 from exports_pipeline.api.schemas import (
     RATE_LIMIT_HEADERS,
     ExportCreated,
+    ExportList,
     ExportStatus,
+    ExportSummary,
     error_responses,
 )
 from exports_pipeline.engine.request import (
     ExportRequest,
+    FieldError,
     InvalidExportRequest,
     parse_export_body,
 )
-from exports_pipeline.store.exports import COMPLETED, FAILED, QUEUED, create_export, get_export
+from exports_pipeline.store.exports import (
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    ExportRecord,
+    create_export,
+    get_export,
+    list_exports,
+    mark_cancelled,
+)
 
 EXPORTS_PATH = "/public-api/v1/events/exports"
 MAX_EXPORT_ID = 2**63 - 1
@@ -87,20 +102,33 @@ def status_path(export_id: int) -> str:
             "headers": {
                 "Location": {"description": "Status URL.", "schema": {"type": "string"}},
                 **RATE_LIMIT_HEADERS,
+                **IDEMPOTENCY_OPENAPI["headers"],
             },
         },
         **error_responses(401, 403, 413, 422, 429),
     },
-    openapi_extra=CREATE_OPENAPI_EXTRA,
+    openapi_extra={**CREATE_OPENAPI_EXTRA, "parameters": IDEMPOTENCY_OPENAPI["parameters"]},
 )
 def create_event_export(
-    caller: CreateCaller,
+    caller: KeyedCreateCaller,
     raw: Annotated[bytes, Depends(read_body)],
     response: Response,
     engine: EngineDep,
     settings: SettingsDep,
+    http_request: Request,
 ) -> ExportCreated:
     """Queue an export of one day of events; answered only once the export is stored."""
+    keyed = IdempotentCreate(http_request, response, caller, engine, settings)
+    if (key := keyed.key()) is not None:
+        export_id = keyed.create(
+            key,
+            lambda b: parse_export_body(
+                b, timezone=caller.space.timezone, earliest=settings.earliest_date
+            ),
+            raw,
+        )
+        response.headers["Location"] = status_path(export_id)
+        return ExportCreated(export_id=export_id, status="queued", message=CREATED_MESSAGE)
     try:
         request = parse_export_body(
             raw, timezone=caller.space.timezone, earliest=settings.earliest_date
@@ -171,3 +199,94 @@ def _default_message(status: str) -> str:
     if status == FAILED:
         return "The export failed; please create it again."
     return "Your export is being prepared."
+
+
+def _summary(record: ExportRecord) -> ExportSummary:
+    summary = ExportSummary(
+        export_id=record.id,
+        status=record.status,  # type: ignore[arg-type]
+        created_at=record.created_at,
+    )
+    if record.status == COMPLETED:
+        summary.completed_at = record.completed_at
+        summary.row_count = record.row_count
+        summary.file_size_bytes = record.file_size_bytes
+        summary.sha256 = record.sha256
+    else:
+        summary.message = record.message or _default_message(record.status)
+    return summary
+
+
+@router.get(
+    "",
+    response_model=ExportList,
+    response_model_exclude_none=True,
+    summary="List the space's event exports, newest first",
+    responses={
+        200: {"description": "A page of exports.", "headers": RATE_LIMIT_HEADERS},
+        **error_responses(401, 403, 422, 429),
+    },
+    openapi_extra={"parameters": LIST_OPENAPI_PARAMETERS},
+)
+def list_event_exports(request: Request, caller: StatusCaller, engine: EngineDep) -> ExportList:
+    """The space's exports, newest first; `has_more` tells whether older ones follow."""
+    query, errors = parse_list_query(request.query_params)
+    with engine.connect() as conn:
+        if (
+            query.starting_after is not None
+            and not errors
+            and get_export(conn, query.starting_after, space_id=caller.space.id) is None
+        ):
+            errors.append(
+                FieldError(
+                    "starting_after", f"export {query.starting_after} not found in this space"
+                )
+            )
+        if errors:
+            raise ApiError(
+                422, f"Invalid list request: {InvalidExportRequest(errors)}", errors=errors
+            )
+        records, has_more = list_exports(
+            conn,
+            caller.space.id,
+            limit=query.limit,
+            before_id=query.starting_after,
+            status=query.status,
+            date=query.date,
+        )
+    return ExportList(data=[_summary(r) for r in records], has_more=has_more)
+
+
+@router.post(
+    "/{export_id}/cancel",
+    response_model=ExportStatus,
+    response_model_exclude_none=True,
+    summary="Cancel a queued or processing event export",
+    responses={
+        200: {"description": "Cancelled; the status object.", "headers": RATE_LIMIT_HEADERS},
+        **error_responses(401, 403, 404, 409, 422, 429),
+    },
+)
+def cancel_event_export(
+    caller: CreateCaller, export_id: ExportId, engine: EngineDep
+) -> ExportStatus:
+    """Cancel the export: nothing is ever published for it; its run is terminated."""
+    record = None
+    if 1 <= export_id <= MAX_EXPORT_ID:
+        with engine.begin() as conn:
+            cancelled = mark_cancelled(conn, export_id, space_id=caller.space.id)
+            record = get_export(conn, export_id, space_id=caller.space.id)
+    if record is None:
+        raise ApiError(404, f"Export {export_id} not found.")
+    if not cancelled:
+        raise ApiError(
+            409,
+            f"Export {export_id} is already {record.status}; only a queued or processing "
+            "export can be cancelled.",
+        )
+    return ExportStatus(
+        export_id=record.id,
+        status=record.status,  # type: ignore[arg-type]
+        created_at=record.created_at,
+        message=record.message,
+    )
