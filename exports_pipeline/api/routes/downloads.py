@@ -80,7 +80,8 @@ def download_export(
         raise ApiError(403, INVALID)
     key: str | None = record.storage_key
     if part is not None:
-        number = int(part) if _digits(part) else None
+        # Exactly as minted (`part=2`): no other spelling names a part.
+        number = int(part) if _digits(part) and not part.startswith("0") else None
         key = record.part_key(number) if number is not None else None
     if key is None:
         raise ApiError(403, INVALID)
