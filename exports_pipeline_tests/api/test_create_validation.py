@@ -307,8 +307,12 @@ INVALID: list[tuple[str, dict[str, Any] | list[Any] | str | int | None, str, str
         )
     ],
     *[
-        (f"max_rows_per_file {value!r}", {"date": D, "max_rows_per_file": value},
-         "max_rows_per_file", rule)
+        (
+            f"max_rows_per_file {value!r}",
+            {"date": D, "max_rows_per_file": value},
+            "max_rows_per_file",
+            rule,
+        )
         for value, rule in (
             (999, "must be from 1,000 to 10,000,000 (rows)"),
             (0, "must be from 1,000 to 10,000,000 (rows)"),
