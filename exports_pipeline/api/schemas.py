@@ -37,6 +37,16 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(microsecond=0)
 
 
+class ExportFilePart(BaseModel):
+    """One part of an export split by `max_rows_per_file` (SPEC 6.6)."""
+
+    part: int = Field(description="Part number, from 1, in file order.")
+    download_url: str = Field(description="URL of this part, freshly minted on every call.")
+    row_count: int
+    file_size_bytes: int
+    sha256: str = Field(description="sha256 hex of the part's file.")
+
+
 class ExportStatus(BaseModel):
     """SPEC 2.2 (and 6.3/6.4: cancelled, expired). Absent keys are omitted, never null."""
 
@@ -57,7 +67,19 @@ class ExportStatus(BaseModel):
     )
     row_count: int | None = None
     file_size_bytes: int | None = None
-    sha256: str | None = Field(default=None, description="sha256 hex of the gzip file.")
+    sha256: str | None = Field(
+        default=None,
+        description="sha256 hex of the file (of the manifest when the export has parts).",
+    )
+    files: list[ExportFilePart] | None = Field(
+        default=None,
+        description="The parts, when max_rows_per_file was given (completed); row_count and "
+        "file_size_bytes above are then their totals, download_url and sha256 the manifest's.",
+    )
+    manifest_url: str | None = Field(
+        default=None,
+        description="URL of the JSON manifest listing the parts (with max_rows_per_file).",
+    )
 
     @field_serializer("created_at", "completed_at", "expires_at")
     def _iso_utc(self, value: dt.datetime | None) -> str | None:

@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from exports_pipeline.clock import today_in
+from exports_pipeline.engine.write import FILE_FORMATS
 from exports_pipeline.vocabulary import (
     AD_HIERARCHY_FIELDS,
     ATTRIBUTION_MODELS,
@@ -160,6 +161,17 @@ def _half_life(days: int) -> int:
     return days
 
 
+MAX_ROWS_PER_FILE = (1_000, 10_000_000)
+EXPORT_FORMATS: tuple[str, ...] = tuple(FILE_FORMATS)
+
+
+def _max_rows_per_file(rows: int) -> int:
+    least, most = MAX_ROWS_PER_FILE
+    if not least <= rows <= most:
+        raise _rule(f"must be from {least:,} to {most:,} (rows)")
+    return rows
+
+
 def _position_weights(weights: list[int]) -> list[int]:
     if len(weights) != 2:
         raise _rule(f"must be 2 integers [first, last], got {len(weights)} items")
@@ -175,6 +187,17 @@ HalfLifeDays = Annotated[
     BeforeValidator(_not_bool),
     AfterValidator(_half_life),
     Field(json_schema_extra={"minimum": HALF_LIFE_DAYS[0], "maximum": HALF_LIFE_DAYS[-1]}),
+]
+ExportFormat = Annotated[
+    str,
+    AfterValidator(_one_of(EXPORT_FORMATS)),
+    Field(json_schema_extra={"enum": list(EXPORT_FORMATS)}),
+]
+MaxRowsPerFile = Annotated[
+    int,
+    BeforeValidator(_not_bool),
+    AfterValidator(_max_rows_per_file),
+    Field(json_schema_extra={"minimum": MAX_ROWS_PER_FILE[0], "maximum": MAX_ROWS_PER_FILE[1]}),
 ]
 PositionWeights = Annotated[
     list[Annotated[int, BeforeValidator(_not_bool)]],
@@ -242,6 +265,16 @@ class ExportRequest(BaseModel):
         description="[first, last] percentages of the ends (integers 0-100, sum at most 100); "
         "required with position_based, allowed only with it.",
     )
+    format: ExportFormat | None = Field(
+        default=None,
+        description="File format: ndjson (gzip NDJSON, the default), csv (gzip CSV) or "
+        "parquet (zstd).",
+    )
+    max_rows_per_file: MaxRowsPerFile | None = Field(
+        default=None,
+        description="Split the export into parts of at most this many rows, listed by a "
+        "manifest (1,000 to 10,000,000).",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -290,6 +323,11 @@ class ExportRequest(BaseModel):
     @property
     def wants_ad_hierarchy(self) -> bool:
         return any(f in AD_HIERARCHY_FIELDS for f in self.fields or ())
+
+    @property
+    def file_format(self) -> str:
+        """The format of the export's files: `format`, or `ndjson` when absent."""
+        return self.format or "ndjson"
 
     def to_params(self) -> dict[str, Any]:
         """JSON-ready parameters, without the date and without absent fields."""

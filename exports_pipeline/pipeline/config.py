@@ -52,6 +52,14 @@ class ExportRequestConfig(Config):
         description="position_based only (required there): [first, last] percentages, "
         "each 0-100, sum <= 100.",
     )
+    format: str | None = Field(
+        default=None, description="`ndjson` (default, gzip NDJSON), `csv` (gzip) or `parquet`."
+    )
+    max_rows_per_file: int | None = Field(
+        default=None,
+        description="Split into parts of at most this many rows (1,000-10,000,000), "
+        "with a manifest.",
+    )
 
     def request_body(self, date: dt.date) -> dict[str, Any]:
         """The API-shaped body for `date`: only the fields that were given."""

@@ -24,7 +24,7 @@ from dagster import (
     op,
 )
 
-from exports_pipeline.engine import attribution, extract, hierarchy, write
+from exports_pipeline.engine import attribution, extract, hierarchy
 from exports_pipeline.engine.extract import Extracted
 from exports_pipeline.engine.request import (
     ExportRequest,
@@ -37,6 +37,7 @@ from exports_pipeline.pipeline.failures import failure_message, invalid_request_
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.pipeline.retries import will_retry
 from exports_pipeline.pipeline.workers import current_worker_tags
+from exports_pipeline.storage.publish import write_and_publish
 from exports_pipeline.store.exports import (
     PROCESSING,
     QUEUED,
@@ -297,7 +298,23 @@ def split_attribution(
     )
 
 
-@op(description="Write the gzipped NDJSON file, store it atomically, mark the export completed.")
+
+def _still_processing(store: StoreResource, export_id: int) -> None:
+    """Raise when the export was cancelled (or settled) meanwhile: nothing may then appear
+    under a final name."""
+    with store.engine.connect() as conn:
+        current = get_export(conn, export_id)
+    if current is None or current.status != PROCESSING:
+        status = current.status if current else "missing"
+        raise Failure(
+            description=f"export {export_id} is {status}; the file was discarded",
+            allow_retries=False,
+        )
+
+@op(
+    description="Write the export's file (or parts and manifest) in its format, store it "
+    "atomically, mark the export completed."
+)
 def publish_export(
     context: OpExecutionContext,
     task: ExportTask,
@@ -306,59 +323,67 @@ def publish_export(
     export_storage: ExportStorageResource,
 ) -> Output[dict[str, Any]]:
     storage = export_storage.get_storage()
+    request = task.request
     with _Stage(context, store, task) as stage, tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"export-{task.export_id}.ndjson.gz"
-        written = write.write_export(rows, path)
-        with store.engine.connect() as conn:
-            current = get_export(conn, task.export_id)
-        if current is None or current.status != PROCESSING:
-            # Cancelled (or settled) meanwhile: nothing may appear under a final name.
-            status = current.status if current else "missing"
-            raise Failure(
-                description=f"export {task.export_id} is {status}; the file was discarded",
-                allow_retries=False,
-            )
-        key = storage.publish(
-            path, space_id=task.space_id, date=task.request.date, sha256=written.sha256
+        published = write_and_publish(
+            [rows],
+            schema=rows.schema,
+            storage=storage,
+            workdir=Path(tmp),
+            export_id=task.export_id,
+            space_id=task.space_id,
+            date=request.date,
+            format=request.file_format,
+            max_rows_per_file=request.max_rows_per_file,
+            request={**request.to_params(), "date": request.date.isoformat()},
+            before_publish=lambda: _still_processing(store, task.export_id),
         )
         with store.engine.begin() as conn:
             completed = mark_completed(
                 conn,
                 task.export_id,
-                storage_key=key,
-                row_count=written.row_count,
-                file_size_bytes=written.file_size_bytes,
-                sha256=written.sha256,
+                storage_key=published.storage_key,
+                row_count=published.row_count,
+                file_size_bytes=published.file_size_bytes,
+                sha256=published.sha256,
+                format=published.format,
+                files=published.files,
             )
             current = None if completed else get_export(conn, task.export_id)
         if not completed:
             status = current.status if current else "missing"
             # Someone (the reconciliation, a cancel) settled the export first: keep the
             # status truthful and leave no orphan file behind.
-            storage.delete(key)
+            storage.delete_keys(published.keys)
             raise Failure(
                 description=f"export {task.export_id} is {status}; the file was discarded",
                 allow_retries=False,
             )
+    key = published.storage_key
+    parts = len(published.files) if published.files is not None else None
     context.log.info(
-        f"export {task.export_id} completed: {written.row_count} rows, "
-        f"{written.file_size_bytes} bytes, sha256 {written.sha256}, key {key}"
+        f"export {task.export_id} completed: {published.row_count} rows, "
+        f"{published.file_size_bytes} bytes, {published.format}"
+        + (f" in {parts} parts" if parts is not None else "")
+        + f", sha256 {published.sha256}, key {key}"
     )
     summary = {
         "export_id": task.export_id,
         "storage_key": key,
-        "row_count": written.row_count,
-        "file_size_bytes": written.file_size_bytes,
-        "sha256": written.sha256,
+        "row_count": published.row_count,
+        "file_size_bytes": published.file_size_bytes,
+        "sha256": published.sha256,
     }
-    return Output(
-        summary,
-        metadata={
-            "export_id": task.export_id,
-            "rows": written.row_count,
-            "file_size_bytes": written.file_size_bytes,
-            "sha256": written.sha256,
-            "storage_key": key,
-            "duration_seconds": round(stage.seconds, 3),
-        },
-    )
+    metadata: dict[str, Any] = {
+        "export_id": task.export_id,
+        "rows": published.row_count,
+        "file_size_bytes": published.file_size_bytes,
+        "sha256": published.sha256,
+        "storage_key": key,
+        "format": published.format,
+        "duration_seconds": round(stage.seconds, 3),
+    }
+    if parts is not None:
+        summary["parts"] = parts
+        metadata["parts"] = parts
+    return Output(summary, metadata=metadata)

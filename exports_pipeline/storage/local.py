@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
-from exports_pipeline.storage.base import DownloadRefused, ExportStorage, new_object_key
+from exports_pipeline.storage.base import DownloadRefused, ExportStorage, served_as
 from exports_pipeline.storage.signing import sign, signature_matches
 
 PARTIAL_PREFIX = ".partial-"
@@ -20,6 +22,13 @@ PARTIAL_PREFIX = ".partial-"
 def _partial_prefix(pid: int | None = None) -> str:
     """`.partial-<host>-<pid>-`: who writes a temporary file, to tell an orphan from a live one."""
     return f"{PARTIAL_PREFIX}{socket.gethostname()}-{os.getpid() if pid is None else pid}-"
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -49,7 +58,7 @@ def remove_orphan_partials(folder: Path) -> list[Path]:
 
 
 class LocalExportStorage(ExportStorage):
-    """Files under `root`; `publish` copies to a temporary name, fsyncs, then renames.
+    """Files under `root`; `put` copies to a temporary name, fsyncs, then renames.
 
     A writer killed mid-write leaves its `.partial-<host>-<pid>-*` file behind (never under
     a key, so never downloadable); the next publish into the same folder removes it.
@@ -72,8 +81,7 @@ class LocalExportStorage(ExportStorage):
             raise ValueError(f"storage key {key!r} is outside the storage root")
         return path
 
-    def publish(self, local_path: Path, *, space_id: str, date: dt.date, sha256: str) -> str:
-        key = new_object_key("", space_id, date)
+    def put(self, local_path: Path, key: str, *, content_type: str, sha256: str) -> None:
         final = self.path_of(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_orphan_partials(final.parent)
@@ -87,14 +95,22 @@ class LocalExportStorage(ExportStorage):
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        return key
 
     def download_url(
         self, key: str, *, export_id: int, date: dt.date, expires_in_seconds: int
     ) -> str:
         expires = int(time.time()) + expires_in_seconds
         signature = sign(self.signing_secret, export_id=export_id, key=key, expires=expires)
-        query = urlencode({"expires": expires, "signature": signature})
+        part = served_as(key, export_id=export_id, date=date).part
+        # A part names its number (the route finds its key in the record); the file or
+        # the manifest of an export is the record's `storage_key`.
+        query = urlencode(
+            {
+                **({"part": part} if part is not None else {}),
+                "expires": expires,
+                "signature": signature,
+            }
+        )
         return f"{self.public_base_url}/public-api/v1/events/exports/{export_id}/download?{query}"
 
     def signed_file(
@@ -116,4 +132,9 @@ class LocalExportStorage(ExportStorage):
         return self.path_of(key).is_file()
 
     def delete(self, key: str) -> None:
-        self.path_of(key).unlink(missing_ok=True)
+        path = self.path_of(key)
+        path.unlink(missing_ok=True)
+        if _is_uuid(path.parent.name):
+            # The folder of an export's parts goes with its last object (a date folder stays).
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()

@@ -9,7 +9,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from exports_pipeline.storage.base import ExportStorage, download_file_name, new_object_key
+from exports_pipeline.storage.base import ExportStorage, served_as
 
 MIB = 1024 * 1024
 
@@ -21,7 +21,8 @@ DEFAULT_TRANSFER_CONFIG = TransferConfig(
 
 
 class S3ExportStorage(ExportStorage):
-    """Objects `<prefix>/<space>/<date>/<uuid>.ndjson.gz` in `bucket`.
+    """Objects `<prefix>/<space>/<date>/<uuid><extension>` in `bucket` (an export in parts:
+    `<prefix>/<space>/<date>/<uuid>/part-00001<extension>`, …, `…/manifest.json`).
 
     `client` is a boto3 S3 client (its endpoint and region decide where objects go);
     `prefix` is the key prefix of every export object; `transfer_config` tunes multipart
@@ -39,30 +40,29 @@ class S3ExportStorage(ExportStorage):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.key_prefix = prefix
         self.transfer_config = transfer_config or DEFAULT_TRANSFER_CONFIG
 
-    def publish(self, local_path: Path, *, space_id: str, date: dt.date, sha256: str) -> str:
-        key = new_object_key(self.prefix, space_id, date)
+    def put(self, local_path: Path, key: str, *, content_type: str, sha256: str) -> None:
         self.client.upload_file(
             str(local_path),
             self.bucket,
             key,
-            ExtraArgs={"ContentType": "application/gzip", "Metadata": {"sha256": sha256}},
+            ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": sha256}},
             Config=self.transfer_config,
         )
-        return key
 
     def download_url(
         self, key: str, *, export_id: int, date: dt.date, expires_in_seconds: int
     ) -> str:
-        name = download_file_name(export_id, date)
+        served = served_as(key, export_id=export_id, date=date)
         return self.client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentDisposition": f'attachment; filename="{name}"',
-                "ResponseContentType": "application/gzip",
+                "ResponseContentDisposition": f'attachment; filename="{served.file_name}"',
+                "ResponseContentType": served.content_type,
             },
             ExpiresIn=expires_in_seconds,
         )

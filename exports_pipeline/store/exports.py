@@ -80,6 +80,26 @@ class ExportRecord:
     file_size_bytes: int | None
     sha256: str | None
     message: str | None
+    format: str | None = None
+    files: list[dict[str, Any]] | None = None
+
+    @property
+    def file_format(self) -> str:
+        """The format of the export's files (`ndjson` for exports from before formats)."""
+        return self.format or "ndjson"
+
+    @property
+    def file_keys(self) -> list[str]:
+        """Every stored object of the export: its file, or its parts then its manifest."""
+        parts = [str(f["key"]) for f in self.files or ()]
+        return [*parts, *([self.storage_key] if self.storage_key else [])]
+
+    def part_key(self, part: int) -> str | None:
+        """The storage key of part `part` (from 1), None when the export has no such part."""
+        for entry in self.files or ():
+            if entry.get("part") == part:
+                return str(entry["key"])
+        return None
 
     @property
     def stored_request(self) -> StoredRequest:
@@ -210,9 +230,14 @@ def mark_completed(
     row_count: int,
     file_size_bytes: int,
     sha256: str,
+    format: str = "ndjson",
+    files: list[dict[str, Any]] | None = None,
     now: dt.datetime | None = None,
 ) -> bool:
-    """processing -> completed, only once the file is fully stored; False if not processing."""
+    """processing -> completed, only once the file is fully stored; False if not processing.
+
+    An export in parts: `files` lists the parts, `storage_key` and `sha256` are the
+    manifest's, `row_count` and `file_size_bytes` the parts' totals."""
     result = conn.execute(
         update(exports)
         .where(exports.c.id == export_id, exports.c.status == PROCESSING)
@@ -223,6 +248,8 @@ def mark_completed(
             row_count=row_count,
             file_size_bytes=file_size_bytes,
             sha256=sha256,
+            format=format,
+            files=files,
             message=None,
         )
     )

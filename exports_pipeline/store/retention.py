@@ -12,6 +12,7 @@ harmless (deleting an absent file is no error).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,7 +33,7 @@ BATCH = 500
 class FileDeleter(Protocol):
     """What a pass needs of the export storage (`storage.base.ExportStorage` is one)."""
 
-    def delete(self, key: str) -> None: ...
+    def delete_keys(self, keys: Iterable[str]) -> None: ...
 
 
 @dataclass
@@ -79,7 +80,8 @@ def run_retention_pass(
         for record in unfiled:
             seen.add(record.id)
             assert record.storage_key is not None
-            files.delete(record.storage_key)
+            # Every object of the export: its one file, or its parts and then its manifest.
+            files.delete_keys(record.file_keys)
             with engine.begin() as conn:
                 if forget_file(conn, record.id, storage_key=record.storage_key):
                     done.files_deleted.append(record.id)

@@ -186,6 +186,14 @@ exports = Table(
     Column("row_count", BigInteger, nullable=True),
     Column("file_size_bytes", BigInteger, nullable=True),
     Column("sha256", Text, nullable=True),
+    # ndjson | csv | parquet, set on completion (NULL on exports completed before 0006:
+    # ndjson).
+    Column("format", Text, nullable=True),
+    # An export in parts (max_rows_per_file): one object per part, in part order, each
+    # {part, key, file_name, row_count, file_size_bytes, sha256}; `storage_key` and `sha256`
+    # are then the manifest's, `row_count` and `file_size_bytes` the parts' totals.
+    # NULL for an export of one file.
+    Column("files", JSON, nullable=True),
     # User-facing sentence: progress while queued/processing, the reason when failed.
     Column("message", Text, nullable=True),
     Index(None, "status", "id"),

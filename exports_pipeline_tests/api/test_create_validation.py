@@ -90,6 +90,16 @@ VALID: list[tuple[str, str, dict[str, Any]]] = [
         (f"position_weights {w}", "acme", {"date": D, **POSITION, "position_weights": w})
         for w in ([40, 20], [0, 0], [50, 50], [100, 0], [0, 100], [1, 99])
     ],
+    *[(f"format {f}", "acme", {"date": D, "format": f}) for f in ("ndjson", "csv", "parquet")],
+    *[
+        (f"max_rows_per_file {n}", "acme", {"date": D, "max_rows_per_file": n})
+        for n in (1_000, 2_500, 10_000_000)
+    ],
+    (
+        "parquet in parts, attributed",
+        "acme",
+        {"date": D, **ATTR, "format": "parquet", "max_rows_per_file": 5_000},
+    ),
 ]
 
 
@@ -284,6 +294,39 @@ INVALID: list[tuple[str, dict[str, Any] | list[Any] | str | int | None, str, str
         )
     ],
     *[
+        (f"format {value!r}", {"date": D, "format": value}, "format", rule)
+        for value, rule in (
+            ("json", "must be one of ndjson, csv, parquet"),
+            ("NDJSON", "must be one of ndjson, csv, parquet"),
+            ("csv.gz", "must be one of ndjson, csv, parquet"),
+            ("", "must be one of ndjson, csv, parquet"),
+            (1, "valid string"),
+            (True, "valid string"),
+            (["csv"], "valid string"),
+            (None, "must not be null"),
+        )
+    ],
+    *[
+        (
+            f"max_rows_per_file {value!r}",
+            {"date": D, "max_rows_per_file": value},
+            "max_rows_per_file",
+            rule,
+        )
+        for value, rule in (
+            (999, "must be from 1,000 to 10,000,000 (rows)"),
+            (0, "must be from 1,000 to 10,000,000 (rows)"),
+            (-1000, "must be from 1,000 to 10,000,000 (rows)"),
+            (10_000_001, "must be from 1,000 to 10,000,000 (rows)"),
+            (True, "must be an integer, not a boolean"),
+            (1000.0, "valid integer"),
+            (1000.5, "valid integer"),
+            ("1000", "valid integer"),
+            ([1000], "valid integer"),
+            (None, "must not be null"),
+        )
+    ],
+    *[
         (
             f"half-life with {model}",
             {"date": D, **ATTR, "attribution_model": model, "attribution_half_life_days": 7},
@@ -344,7 +387,7 @@ INVALID: list[tuple[str, dict[str, Any] | list[Any] | str | int | None, str, str
         "position_weights",
         "required with attribution_model position_based",
     ),
-    ("unknown key", {"date": D, "format": "csv"}, "format", "unknown field"),
+    ("unknown key", {"date": D, "compression": "zstd"}, "compression", "unknown field"),
     ("body a list", [{"date": D}], "body", "must be a JSON object"),
     ("body a string", "2024-01-15", "body", "must be a JSON object"),
     ("body a number", 7, "body", "must be a JSON object"),

@@ -126,7 +126,15 @@ def test_json_schema_documents_the_rules_and_no_null() -> None:
         "fields",
         "attribution_half_life_days",
         "position_weights",
+        "format",
+        "max_rows_per_file",
     }
+    assert props["format"]["enum"] == ["ndjson", "csv", "parquet"]
+    assert (props["max_rows_per_file"]["minimum"], props["max_rows_per_file"]["maximum"]) == (
+        1_000,
+        10_000_000,
+    )
+    assert props["max_rows_per_file"]["type"] == "integer"
     assert (
         props["attribution_half_life_days"]["minimum"],
         props["position_weights"]["maxItems"],

@@ -106,11 +106,10 @@ class _CancelsOnPublish(LocalExportStorage):
         self.store, self.export_id = store, export_id
         self.published: list[str] = []
 
-    def publish(self, local_path, *, space_id, date, sha256):  # type: ignore[no-untyped-def]
+    def put(self, local_path, key, *, content_type, sha256):  # type: ignore[no-untyped-def]
         assert _cancel(self.store, self.export_id)
-        key = super().publish(local_path, space_id=space_id, date=date, sha256=sha256)
+        super().put(local_path, key, content_type=content_type, sha256=sha256)
         self.published.append(key)
-        return key
 
 
 class _Forbidden(ExportStorage):
@@ -119,7 +118,7 @@ class _Forbidden(ExportStorage):
     def __init__(self) -> None:
         self.published: list[Path] = []
 
-    def publish(self, local_path, *, space_id, date, sha256):  # type: ignore[no-untyped-def]
+    def put(self, local_path, key, *, content_type, sha256):  # type: ignore[no-untyped-def]
         self.published.append(local_path)
         raise AssertionError("published after the cancel")
 

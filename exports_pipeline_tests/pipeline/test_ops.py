@@ -141,6 +141,50 @@ def test_publish_export_discards_its_file_when_the_export_was_settled_meanwhile(
         assert get_export(conn, export_id).message == "cancelled"
 
 
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "parquet"])
+def test_publish_export_discards_every_part_and_the_manifest_when_the_export_was_settled(
+    store, export_storage, files_root, fmt
+):
+    export_id = _processing_export(store)
+    with store.engine.begin() as conn:
+        mark_failed(conn, export_id, message="cancelled")
+    body = {**ATTRIBUTED, "date": EXPORT_DATE.isoformat(), "format": fmt}
+    request = parse_export_request({**body, "max_rows_per_file": 1_000})
+    task = ExportTask(
+        export_id=export_id, space_id=SPACE, timezone="Europe/Berlin", request=request
+    )
+    rows = pl.DataFrame({"id": list(range(2_500))})
+    resources = {"store": store, "export_storage": export_storage}
+    with pytest.raises(Failure, match="is failed; the file was discarded"):
+        _invoke(publish_export, resources, task, rows)
+    assert not [p for p in files_root.rglob("*") if p.is_file()]
+    with store.engine.connect() as conn:
+        record = get_export(conn, export_id)
+    assert (record.status, record.message, record.files) == ("failed", "cancelled", None)
+
+
+def test_publish_export_stores_parts_then_the_manifest(store, export_storage, files_root):
+    export_id = _processing_export(store)
+    request = parse_export_request(
+        {"date": EXPORT_DATE.isoformat(), "format": "csv", "max_rows_per_file": 1_000}
+    )
+    task = ExportTask(
+        export_id=export_id, space_id=SPACE, timezone="Europe/Berlin", request=request
+    )
+    rows = pl.DataFrame({"id": list(range(2_500))})
+    output = _invoke(publish_export, {"store": store, "export_storage": export_storage}, task, rows)
+    with store.engine.connect() as conn:
+        record = get_export(conn, export_id)
+    assert (record.status, record.format, record.row_count) == ("completed", "csv", 2_500)
+    assert [(f["part"], f["row_count"]) for f in record.files] == [(1, 1000), (2, 1000), (3, 500)]
+    assert output.value["parts"] == output.metadata["parts"].value == 3
+    manifest = json.loads((files_root / record.storage_key).read_bytes())
+    assert [p["key"] for p in manifest["parts"]] == [f["key"] for f in record.files]
+    assert record.file_size_bytes == sum(
+        (files_root / f["key"]).stat().st_size for f in record.files
+    )
+
+
 def test_the_launch_config_has_every_request_field_but_the_date():
     request_fields = set(ExportRequest.model_fields) - {"date"}
     assert request_fields <= set(ExportRequestConfig.model_fields)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -150,11 +151,11 @@ class _FailsOnce:
     def __init__(self, storage: ExportStorage) -> None:
         self.storage, self.failed = storage, False
 
-    def delete(self, key: str) -> None:
+    def delete_keys(self, keys: Iterable[str]) -> None:
         if not self.failed:
             self.failed = True
             raise OSError("storage unavailable")
-        self.storage.delete(key)
+        self.storage.delete_keys(keys)
 
 
 def test_an_interrupted_deletion_is_finished_by_the_next_pass(

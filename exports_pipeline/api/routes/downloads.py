@@ -1,8 +1,9 @@
 """Downloads of export files kept on local disk, through HMAC-signed expiring URLs.
 
-The URL names only the export id; the file comes from the export's `storage_key` in
-the store, so a client never chooses a path. Any URL that is not exactly one the API
-minted, or is past its expiry, is a 403.
+The URL names only the export id (and, for a part of an export split by
+`max_rows_per_file`, the part number); the file comes from the export's `storage_key` (its
+one file, or its manifest) or the part's key in the store, so a client never chooses a
+path. Any URL that is not exactly one the API minted, or is past its expiry, is a 403.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.routes.exports import EXPORTS_PATH, parse_export_id
 from exports_pipeline.api.schemas import ErrorBody
-from exports_pipeline.storage.base import DownloadRefused, download_file_name
+from exports_pipeline.engine.parts import MANIFEST_CONTENT_TYPE
+from exports_pipeline.engine.write import FILE_FORMATS
+from exports_pipeline.storage.base import DownloadRefused, served_as
 from exports_pipeline.store import exports as store_exports
 from exports_pipeline.store.exports import COMPLETED, get_export
 
@@ -46,8 +49,14 @@ def _digits(value: str | None) -> bool:
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "The gzip NDJSON file.",
-            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The export's file (gzip NDJSON, gzip CSV or Parquet), one of its "
+            "parts, or its JSON manifest.",
+            "content": {
+                content_type: {"schema": {"type": "string", "format": "binary"}}
+                for content_type in sorted(
+                    {f.content_type for f in FILE_FORMATS.values()} | {MANIFEST_CONTENT_TYPE}
+                )
+            },
         },
         403: {"model": ErrorBody, "description": "Link invalid, altered or expired."},
         404: {
@@ -63,8 +72,9 @@ def download_export(
     storage: StorageDep,
     expires: str | None = None,
     signature: str | None = None,
+    part: str | None = None,
 ) -> StreamingResponse:
-    """Stream the file of a completed export when the URL's signature and expiry hold."""
+    """Stream a file of a completed export when the URL's signature and expiry hold."""
     if not storage.serves_downloads:
         raise ApiError(404, "Downloads are served by the object store, not by the API.")
     numeric_id = parse_export_id(export_id)
@@ -81,9 +91,16 @@ def download_export(
         or not record.storage_key
     ):
         raise ApiError(403, INVALID)
+    key: str | None = record.storage_key
+    if part is not None:
+        # Exactly as minted (`part=2`): no other spelling names a part.
+        number = int(part) if _digits(part) and not part.startswith("0") else None
+        key = record.part_key(number) if number is not None else None
+    if key is None:
+        raise ApiError(403, INVALID)
     try:
         path = storage.signed_file(
-            record.storage_key,
+            key,
             export_id=record.id,
             expires=int(expires),
             signature=signature,
@@ -103,14 +120,14 @@ def download_export(
             404, "The export file is no longer stored; create the export again."
         ) from None
     size = os.fstat(file.fileno()).st_size
-    name = download_file_name(record.id, record.date)
+    served = served_as(key, export_id=record.id, date=record.date)
     return StreamingResponse(
         _chunks(file),
-        media_type="application/gzip",
+        media_type=served.content_type,
         headers={
             "Cache-Control": "private, no-store",
             "Content-Length": str(size),
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": f'attachment; filename="{served.file_name}"',
         },
     )
 

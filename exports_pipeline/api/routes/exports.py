@@ -25,6 +25,7 @@ from exports_pipeline.api.listing import LIST_OPENAPI_PARAMETERS, parse_list_que
 from exports_pipeline.api.schemas import (
     RATE_LIMIT_HEADERS,
     ExportCreated,
+    ExportFilePart,
     ExportList,
     ExportStatus,
     ExportSummary,
@@ -177,19 +178,35 @@ def get_event_export(
     if record.status == COMPLETED and record.storage_key:
         now = int(time.time())
         ttl = settings.download_url_ttl_seconds
-        url = storage.download_url(
-            record.storage_key, export_id=record.id, date=record.date, expires_in_seconds=ttl
-        )
-        if url.startswith("/"):
-            # A path on the API (local storage without EXPORTS_PUBLIC_BASE_URL): on the
-            # scheme, host and port this request came to.
-            url = urljoin(str(request.base_url), url)
-        status.download_url = url
+
+        def url_of(key: str) -> str:
+            url = storage.download_url(
+                key, export_id=record.id, date=record.date, expires_in_seconds=ttl
+            )
+            if url.startswith("/"):
+                # A path on the API (local storage without EXPORTS_PUBLIC_BASE_URL): on the
+                # scheme, host and port this request came to.
+                url = urljoin(str(request.base_url), url)
+            return url
+
+        status.download_url = url_of(record.storage_key)
         status.completed_at = record.completed_at
         status.expires_at = dt.datetime.fromtimestamp(now + ttl, dt.UTC)
         status.row_count = record.row_count
         status.file_size_bytes = record.file_size_bytes
         status.sha256 = record.sha256
+        if record.files is not None:
+            status.files = [
+                ExportFilePart(
+                    part=entry["part"],
+                    download_url=url_of(entry["key"]),
+                    row_count=entry["row_count"],
+                    file_size_bytes=entry["file_size_bytes"],
+                    sha256=entry["sha256"],
+                )
+                for entry in record.files
+            ]
+            status.manifest_url = status.download_url
     else:
         status.message = record.message or _default_message(record.status)
     return status
