@@ -13,6 +13,10 @@ from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
 from exports_pipeline.settings import Settings
 
+# A request-sensor tick with nothing queued keeps looking this long, within the 5 s that
+# Dagster's sensor daemon leaves between two ticks (see sensors.py).
+REQUEST_WAIT_SECONDS = 4.0
+
 
 def _secret(variable: str) -> EnvVar | None:
     # An EnvVar is read when a run starts and never shown in the UI; unset: no field value.
@@ -39,6 +43,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
             database_url=settings.resolved_database_url,
             earliest_date=settings.earliest_date.isoformat(),
             subscription_catch_up_days=settings.subscription_catch_up_days,
+            request_wait_seconds=REQUEST_WAIT_SECONDS,
         ),
         "export_storage": storage,
         # Frames stay in the run's single process (in-process executor), never on disk.

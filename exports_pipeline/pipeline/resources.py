@@ -28,6 +28,11 @@ class StoreResource(ConfigurableResource):
         default="2020-01-01",
         description="Earliest date an export may ask for, YYYY-MM-DD (EXPORTS_EARLIEST_DATE).",
     )
+    request_wait_seconds: float = Field(
+        default=0.0,
+        description="How long a tick of export_request_sensor waits for a queued export "
+        "when there is none (the daemon starts its ticks every 5 s).",
+    )
     subscription_catch_up_days: int = Field(
         default=7,
         description="Ended local days a subscription catches up after downtime "
