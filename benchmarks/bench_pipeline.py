@@ -73,7 +73,10 @@ class Stack:
     def __init__(self, home: Path, dagster_yaml: Path, spaces: int, events: int, webserver: bool):
         self.home, self.dagster_home = home, home / "dagster"
         self.dagster_home.mkdir(parents=True)
-        shutil.copy(dagster_yaml, self.dagster_home / "dagster.yaml")
+        # `$DAGSTER_HOME` in the file (e.g. a storage folder) becomes this home's absolute path.
+        (self.dagster_home / "dagster.yaml").write_text(
+            dagster_yaml.read_text().replace("$DAGSTER_HOME", str(self.dagster_home))
+        )
         self.api_port = _free_port()
         self.env = {
             k: v
@@ -158,19 +161,36 @@ class Stack:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
 
-    def cpu_seconds(self) -> float:
-        """CPU seconds of every process of the stack's sessions, with their reaped children."""
-        sessions = {p.pid for p in self.processes.values()}
-        total = 0.0
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds of the stack's processes by role. Run workers are children of the code
+        server that reaps them: "workers" is the code server's reaped children (plus live
+        workers); each process's own reaped children are counted with it."""
+        sessions = {p.pid: name for name, p in self.processes.items()}
+        roles: dict[str, float] = {}
         for proc in psutil.process_iter():
             try:
-                if os.getsid(proc.pid) not in sessions:
+                sid = os.getsid(proc.pid)
+                if sid not in sessions:
                     continue
+                cmdline = " ".join(proc.cmdline())
                 t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
             except (psutil.Error, ProcessLookupError, PermissionError):
                 continue
-        return total
+            own, children = t.user + t.system, t.children_user + t.children_system
+            if "api grpc" in cmdline:
+                role = "code server"
+                roles["workers"] = roles.get("workers", 0.0) + children
+                children = 0.0
+            elif "multiprocessing" in cmdline:
+                role = "workers"
+            else:
+                role = sessions[sid]
+            roles[role] = roles.get(role, 0.0) + own + children
+        return roles
+
+
+def _minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: a.get(k, 0.0) - b.get(k, 0.0) for k in a.keys() | b.keys()}
 
 
 @dataclass
@@ -301,7 +321,9 @@ def _free_slot_waits(timelines: list[Timeline]) -> float:
     return worst
 
 
-def report(timelines: list[Timeline], *, seconds: float, cpu: float, load: tuple) -> None:
+def report(
+    timelines: list[Timeline], *, seconds: float, cpu: dict[str, float], load: tuple
+) -> None:
     done = [t for t in timelines if t.status == "completed"]
     runs = {s: sum(t.run_status == s for t in timelines) for s in {t.run_status for t in timelines}}
     print(f"runs: {runs}")
@@ -336,9 +358,11 @@ def report(timelines: list[Timeline], *, seconds: float, cpu: float, load: tuple
             f"within 30 s of the POST: {sum(t.completed - t.posted <= 30 for t in done)}"
             f"/{len(timelines)}"
         )
+    per = max(1, len(done))
     print(
-        f"stack CPU: {cpu:.1f} s over {seconds:.0f} s = {cpu / max(1, len(done)):.2f} "
-        f"CPU-s per export (idle cost subtracted)"
+        f"stack CPU: {sum(cpu.values()):.1f} s over {seconds:.0f} s = "
+        f"{sum(cpu.values()) / per:.2f} CPU-s per export (idle cost subtracted): "
+        + ", ".join(f"{k} {v / per:.2f}" for k, v in sorted(cpu.items()))
     )
     print(f"load average (1, 5, 15 min) at start {load[0]}, at end {load[1]}")
 
@@ -397,7 +421,8 @@ def main() -> None:
         load_start = os.getloadavg()
         idle_start, idle_t0 = stack.cpu_seconds(), time.monotonic()
         time.sleep(10)
-        idle_rate = (stack.cpu_seconds() - idle_start) / (time.monotonic() - idle_t0)
+        idle = _minus(stack.cpu_seconds(), idle_start)
+        idle_rate = {k: v / (time.monotonic() - idle_t0) for k, v in idle.items()}
         cpu0, t0 = stack.cpu_seconds(), time.monotonic()
         if args.rate:
             interval, n = 60 / args.rate, 0
@@ -414,7 +439,8 @@ def main() -> None:
                 wait_settled([t.export_id])
         _wait_runs_ended(stack.dagster_home)
         seconds = time.monotonic() - t0
-        cpu = stack.cpu_seconds() - cpu0 - idle_rate * seconds
+        used = _minus(stack.cpu_seconds(), cpu0)
+        cpu = {k: v - idle_rate.get(k, 0.0) * seconds for k, v in used.items()}
         load_end = os.getloadavg()
     finally:
         client.close()
@@ -423,7 +449,7 @@ def main() -> None:
     engine.dispose()
     _fill_from_dagster(stack.dagster_home, timelines)
     ordered = sorted(timelines.values(), key=lambda t: t.export_id)
-    print(f"idle stack CPU: {idle_rate:.3f} CPU-s/s")
+    print(f"idle stack CPU: {sum(idle_rate.values()):.3f} CPU-s/s")
     report(
         ordered,
         seconds=seconds,

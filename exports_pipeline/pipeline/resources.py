@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.factory import build_local_storage, build_s3_client
-from exports_pipeline.storage.s3 import S3ExportStorage
 from exports_pipeline.store.db import make_engine
 
 
@@ -105,6 +104,9 @@ class ExportStorageResource(ConfigurableResource):
         if self.storage == "s3":
             if not self.s3_bucket:
                 raise ValueError("s3_bucket must be set when storage is s3")
+            # Imported here: a run worker on local storage never loads boto3.
+            from exports_pipeline.storage.s3 import S3ExportStorage
+
             client = build_s3_client(
                 region=self.s3_region,
                 endpoint_url=self.s3_endpoint_url,
