@@ -381,6 +381,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")  # this process reads the instance too
     print(f"home {home}; dagster.yaml {args.dagster_yaml}")
     stack = Stack(home, args.dagster_yaml, args.spaces, args.events, args.webserver)
     from exports_pipeline.store.db import make_engine
