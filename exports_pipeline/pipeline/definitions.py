@@ -19,6 +19,10 @@ from exports_pipeline.pipeline.sensors import export_request_sensor, export_stat
 from exports_pipeline.pipeline.webhooks import webhook_delivery_sensor
 from exports_pipeline.settings import Settings
 
+# A request-sensor tick with nothing queued keeps looking this long, within the 5 s that
+# Dagster's sensor daemon leaves between two ticks (see sensors.py).
+REQUEST_WAIT_SECONDS = 4.0
+
 
 def _secret(variable: str) -> EnvVar | None:
     # An EnvVar is read when a run starts and never shown in the UI; unset: no field value.
@@ -46,6 +50,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
             earliest_date=settings.earliest_date.isoformat(),
             subscription_catch_up_days=settings.subscription_catch_up_days,
             file_retention_hours=settings.file_retention_hours,
+            request_wait_seconds=REQUEST_WAIT_SECONDS,
         ),
         "export_storage": storage,
         "webhook_sender": WebhookSenderResource(

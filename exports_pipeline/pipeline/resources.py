@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.factory import build_local_storage, build_s3_client
-from exports_pipeline.storage.s3 import S3ExportStorage
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.webhooks.sender import SenderConfig
 
@@ -28,6 +27,11 @@ class StoreResource(ConfigurableResource):
     earliest_date: str = Field(
         default="2020-01-01",
         description="Earliest date an export may ask for, YYYY-MM-DD (EXPORTS_EARLIEST_DATE).",
+    )
+    request_wait_seconds: float = Field(
+        default=0.0,
+        description="How long a tick of export_request_sensor waits for a queued export "
+        "when there is none (the daemon starts its ticks every 5 s).",
     )
     subscription_catch_up_days: int = Field(
         default=7,
@@ -106,6 +110,9 @@ class ExportStorageResource(ConfigurableResource):
         if self.storage == "s3":
             if not self.s3_bucket:
                 raise ValueError("s3_bucket must be set when storage is s3")
+            # Imported here: a run worker on local storage never loads boto3.
+            from exports_pipeline.storage.s3 import S3ExportStorage
+
             client = build_s3_client(
                 region=self.s3_region,
                 endpoint_url=self.s3_endpoint_url,

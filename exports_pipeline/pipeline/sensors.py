@@ -1,6 +1,7 @@
 """Sensors: queued exports become runs; unsettled exports are reconciled with their runs."""
 
 import datetime as dt
+import time
 
 from dagster import (
     DefaultSensorStatus,
@@ -12,6 +13,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from sqlalchemy import Connection
 
 from exports_pipeline.clock import utcnow
 from exports_pipeline.engine.request import InvalidExportRequest, request_from
@@ -37,6 +39,38 @@ BATCH = 100
 # again (the daemon may have stopped between advancing the cursor and creating the run);
 # the run key keeps it to one run.
 RESWEEP_AFTER = dt.timedelta(seconds=60)
+# Dagster's sensor daemon starts a sensor's tick at most every 5 s whatever its interval
+# (MIN_INTERVAL_LOOP_TIME of dagster._daemon.sensor): while nothing is queued, a tick looks
+# again every POLL_SECONDS for up to StoreResource.request_wait_seconds, so that a new
+# export becomes a run within a poll, not within 5 s (docs/pipeline.md).
+POLL_SECONDS = 0.2
+
+
+def _queued(
+    conn: Connection, last_id: int, now: dt.datetime
+) -> tuple[list[ExportRecord], list[ExportRecord]]:
+    """(new, old): queued exports after the cursor, and those at or below it queued for
+    RESWEEP_AFTER. With nothing queued this is one query on the (status, id) index."""
+    queued = exports_with_status(conn, QUEUED, limit=BATCH)
+    new = [r for r in queued if r.id > last_id]
+    if len(queued) == BATCH:
+        # More queued than one page (runs waiting in Dagster's queue): read past the cursor.
+        new = exports_with_status(conn, QUEUED, after_id=last_id, limit=BATCH)
+    old = [r for r in queued if r.id <= last_id and r.created_at <= now - RESWEEP_AFTER]
+    return new, old
+
+
+def _without_runs(
+    context: SensorEvaluationContext, records: list[ExportRecord]
+) -> list[ExportRecord]:
+    """The records no run serves (one run-storage query for all of them)."""
+    if not records:
+        return []
+    runs = context.instance.get_runs(
+        filters=RunsFilter(tags={"export_id": [str(r.id) for r in records]})
+    )
+    served = {run.tags.get("export_id") for run in runs}
+    return [r for r in records if str(r.id) not in served]
 
 
 def _run_request(record: ExportRecord) -> RunRequest:
@@ -65,25 +99,20 @@ def _unlaunchable_reason(record: ExportRecord) -> str | None:
 @sensor(
     name="export_request_sensor",
     job=event_export_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=1,
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns queued exports (API, schedule) into runs: run key = export id.",
 )
 def export_request_sensor(context: SensorEvaluationContext, store: StoreResource) -> SensorResult:
     last_id = int(context.cursor or 0)
-    now = utcnow()
+    deadline = time.monotonic() + store.request_wait_seconds
     with store.engine.connect() as conn:
-        new = exports_with_status(conn, QUEUED, after_id=last_id, limit=BATCH)
-        old = [
-            r
-            for r in exports_with_status(conn, QUEUED, limit=BATCH)
-            if r.id <= last_id and r.created_at <= now - RESWEEP_AFTER
-        ]
-    orphans = [
-        r
-        for r in old
-        if not context.instance.get_runs(filters=RunsFilter(tags={"export_id": str(r.id)}), limit=1)
-    ]
+        new, old = _queued(conn, last_id, utcnow())
+        orphans = _without_runs(context, old)
+        while not new and not orphans and time.monotonic() + POLL_SECONDS < deadline:
+            conn.rollback()  # each poll reads the latest commits
+            time.sleep(POLL_SECONDS)
+            new = exports_with_status(conn, QUEUED, after_id=last_id, limit=BATCH)
     run_requests = []
     for record in [*orphans, *new]:
         reason = _unlaunchable_reason(record)
