@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         ge=1,
         description="How many ended local days a subscription catches up after downtime.",
     )
+    max_export_rows: int = Field(
+        default=500_000_000,
+        ge=1,
+        description="Most rows one export may have; a larger one fails before any is made.",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -56,6 +56,13 @@ class ExportStatus(BaseModel):
     row_count: int | None = None
     file_size_bytes: int | None = None
     sha256: str | None = Field(default=None, description="sha256 hex of the gzip file.")
+    row_count_expected: int | None = Field(
+        default=None,
+        description="While processing, once known: the exact rows the export will have.",
+    )
+    rows_written: int | None = Field(
+        default=None, description="While processing: rows written so far (updated as it runs)."
+    )
 
     @field_serializer("created_at", "completed_at", "expires_at")
     def _iso_utc(self, value: dt.datetime | None) -> str | None:

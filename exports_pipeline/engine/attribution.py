@@ -497,6 +497,34 @@ def _whole_groups(sizes: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
         g0 = g1
 
 
+class ExportTooLarge(ValueError):
+    """An export with more rows than allowed; the message says how to narrow it."""
+
+
+def check_row_limit(row_count: int, limit: int, request: ExportRequest) -> None:
+    """Raise `ExportTooLarge` when `row_count` rows are over `limit`, saying what would
+    make the export smaller for this request."""
+    if row_count <= limit:
+        return
+    ways = []
+    if request.sources:
+        ways.append("fewer `sources`")
+        if request.attribution_window == 0:
+            ways.append("an `attribution_window` instead of lifetime (0)")
+        else:
+            ways.append("a shorter `attribution_window`")
+    ways.append("`event_names` to export only some events")
+    if request.query_mode == "company" and request.sources:
+        ways.append('`query_mode` "profile" (company journeys hold every colleague\'s touches)')
+    if request.sources and request.attribution_model not in _SINGLE_TOUCH_END:
+        ways.append("a single-touch model such as `last_touch` (at most one row per event)")
+    listed = ways[0] if len(ways) == 1 else f"{', '.join(ways[:-1])} or {ways[-1]}"
+    raise ExportTooLarge(
+        f"The export would have {row_count:,} rows, more than the {limit:,} an export may "
+        f"have. Narrow it with {listed}."
+    )
+
+
 @dataclass(frozen=True)
 class ExportPlan:
     """One export's rows before they are made: the events, the touchpoints in journey
@@ -517,6 +545,11 @@ class ExportPlan:
     row_count: int
     where: pl.Series | None = None
 
+    @classmethod
+    def of_rows(cls, rows: pl.DataFrame, request: ExportRequest) -> ExportPlan:
+        """The plan of rows already made (`blocks` slices them)."""
+        return cls(request, rows.columns, rows.head(0), rows.head(0), rows, "rows", rows.height)
+
     @property
     def schema(self) -> pl.Schema:
         """The columns and types of every row."""
@@ -526,7 +559,7 @@ class ExportPlan:
         """The export's rows in SPEC order, a slice at a time (no frame without rows)."""
         if slice_rows < 1:
             raise ValueError(f"slice_rows must be at least 1, not {slice_rows}")
-        if self.kind in ("events", "single"):
+        if self.kind in ("events", "single", "rows"):
             for offset in range(0, self.units.height, slice_rows):
                 yield self._rows(self.units.slice(offset, slice_rows))
             return
@@ -554,6 +587,8 @@ class ExportPlan:
         return pl.concat(blocks) if blocks else self._rows(self.units.head(0))
 
     def _rows(self, units: pl.DataFrame) -> pl.DataFrame:
+        if self.kind == "rows":
+            return units
         if self.kind == "events":
             return _project(units, self.columns)
         request = self.request

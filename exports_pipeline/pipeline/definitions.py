@@ -39,6 +39,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
             database_url=settings.resolved_database_url,
             earliest_date=settings.earliest_date.isoformat(),
             subscription_catch_up_days=settings.subscription_catch_up_days,
+            max_export_rows=settings.max_export_rows,
         ),
         "export_storage": storage,
         # Frames stay in the run's single process (in-process executor), never on disk.

@@ -33,6 +33,11 @@ class StoreResource(ConfigurableResource):
         description="Ended local days a subscription catches up after downtime "
         "(EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS).",
     )
+    max_export_rows: int = Field(
+        default=500_000_000,
+        description="Most rows one export may have; a larger one fails before any row is "
+        "made (EXPORTS_MAX_EXPORT_ROWS).",
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 

@@ -66,6 +66,8 @@ class ExportRecord:
     file_size_bytes: int | None
     sha256: str | None
     message: str | None
+    row_count_expected: int | None = None
+    rows_written: int | None = None
 
     @property
     def stored_request(self) -> StoredRequest:
@@ -223,5 +225,25 @@ def mark_failed(
         update(exports)
         .where(exports.c.id == export_id, exports.c.status.in_((QUEUED, PROCESSING)))
         .values(status=FAILED, completed_at=now or utcnow(), message=message)
+    )
+    return result.rowcount == 1
+
+
+def record_progress(
+    conn: Connection,
+    export_id: int,
+    *,
+    rows_written: int,
+    row_count_expected: int | None = None,
+) -> bool:
+    """A processing export's progress: rows written so far and, once known, the rows it
+    will have (`row_count_expected` left as stored when None); False if not processing."""
+    values: dict[str, int] = {"rows_written": rows_written}
+    if row_count_expected is not None:
+        values["row_count_expected"] = row_count_expected
+    result = conn.execute(
+        update(exports)
+        .where(exports.c.id == export_id, exports.c.status == PROCESSING)
+        .values(**values)
     )
     return result.rowcount == 1

@@ -185,6 +185,9 @@ exports = Table(
     Column("row_count", BigInteger, nullable=True),
     Column("file_size_bytes", BigInteger, nullable=True),
     Column("sha256", Text, nullable=True),
+    # While processing: the rows the export will have once planned, and those written so far.
+    Column("row_count_expected", BigInteger, nullable=True),
+    Column("rows_written", BigInteger, nullable=True),
     # User-facing sentence: progress while queued/processing, the reason when failed.
     Column("message", Text, nullable=True),
     Index(None, "status", "id"),

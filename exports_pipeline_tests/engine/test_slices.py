@@ -8,15 +8,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 from exports_pipeline.engine.attribution import plan_export
-from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.extract import EVENT_SCHEMA, TOUCHPOINT_SCHEMA, with_schema
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.engine.write import write_blocks
-from exports_pipeline_tests.engine.test_against_oracle import DATE, SPACES, requests
-from exports_pipeline_tests.support.stores import random_store
 
 T0 = dt.datetime(2024, 5, 1, 12, 0)
 
@@ -131,48 +127,3 @@ def test_slice_rows_below_one_is_refused() -> None:
     plan = plan_export(_events(), _touchpoints(), _request(MODELS[0], "profile", ALL_SOURCES))
     with pytest.raises(ValueError, match="slice_rows must be at least 1, not 0"):
         next(plan.blocks(0))
-
-
-@pytest.fixture
-def random_engine(store_engine: sa.Engine) -> sa.Engine:
-    random_store(store_engine, seed=20241103, events=2000, date=DATE)
-    return store_engine
-
-
-def test_counts_are_exact_and_slices_change_no_byte_on_a_random_store(
-    random_engine: sa.Engine, tmp_path: Path
-) -> None:
-    """Every request of the oracle test: the planned count is the rows written, and slices
-    of 97 rows write the file of one slice."""
-    from exports_pipeline.engine.extract import extract_events
-    from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
-
-    stride = 3 if random_engine.dialect.name == "postgresql" else 1
-    for i, body in list(enumerate(requests()))[::stride]:
-        request = parse_export_request(body)
-        space_id, timezone = SPACES[i % 2]
-        one = run_export(
-            random_engine,
-            space_id=space_id,
-            timezone=timezone,
-            request=request,
-            path=tmp_path / "one.gz",
-            slice_rows=10**9,
-        )
-        many = run_export(
-            random_engine,
-            space_id=space_id,
-            timezone=timezone,
-            request=request,
-            path=tmp_path / "many.gz",
-            slice_rows=97,
-        )
-        assert many == one, f"request {body}"
-        extracted = extract_events(
-            random_engine, space_id=space_id, timezone=timezone, request=request
-        )
-        touchpoints = resolve_ad_hierarchy(
-            random_engine, space_id=space_id, touchpoints=extracted.touchpoints, request=request
-        )
-        plan = plan_export(extracted.events, touchpoints, request)
-        assert plan.row_count == one.row_count, f"request {body}"

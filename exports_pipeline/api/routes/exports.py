@@ -30,7 +30,14 @@ from exports_pipeline.engine.request import (
     InvalidExportRequest,
     parse_export_body,
 )
-from exports_pipeline.store.exports import COMPLETED, FAILED, QUEUED, create_export, get_export
+from exports_pipeline.store.exports import (
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    QUEUED,
+    create_export,
+    get_export,
+)
 
 EXPORTS_PATH = "/public-api/v1/events/exports"
 MAX_EXPORT_ID = 2**63 - 1
@@ -164,6 +171,9 @@ def get_event_export(
         status.sha256 = record.sha256
     else:
         status.message = record.message or _default_message(record.status)
+        if record.status == PROCESSING and record.row_count_expected is not None:
+            status.row_count_expected = record.row_count_expected
+            status.rows_written = record.rows_written or 0
     return status
 
 
