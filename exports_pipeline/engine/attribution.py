@@ -8,6 +8,7 @@ order; binary searches find both ends, and models that credit several touchpoint
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -525,8 +526,30 @@ def check_row_limit(row_count: int, limit: int, request: ExportRequest) -> None:
     )
 
 
+class ExportRows(ABC):
+    """The rows of one export, made on demand: their exact count and columns are known
+    before any row is made; `blocks` makes them in SPEC order, a slice at a time."""
+
+    row_count: int
+
+    @property
+    @abstractmethod
+    def schema(self) -> pl.Schema:
+        """The columns and types of every row."""
+
+    @abstractmethod
+    def blocks(self, slice_rows: int = SLICE_ROWS) -> Iterator[pl.DataFrame]:
+        """The rows in SPEC order, each frame made from at most about `slice_rows`
+        credited rows; the same rows for every `slice_rows`."""
+
+    def collect(self) -> pl.DataFrame:
+        """All the rows in one frame."""
+        blocks = list(self.blocks())
+        return pl.concat(blocks) if blocks else self.schema.to_frame()
+
+
 @dataclass(frozen=True)
-class ExportPlan:
+class ExportPlan(ExportRows):
     """One export's rows before they are made: the events, the touchpoints in journey
     order and per event its journey's ends, so that the rows can be produced slice by slice.
 
@@ -580,11 +603,6 @@ class ExportPlan:
             rows = self._rows(part)
             if rows.height:
                 yield rows
-
-    def collect(self) -> pl.DataFrame:
-        """All the rows in one frame."""
-        blocks = list(self.blocks())
-        return pl.concat(blocks) if blocks else self._rows(self.units.head(0))
 
     def _rows(self, units: pl.DataFrame) -> pl.DataFrame:
         if self.kind == "rows":

@@ -25,8 +25,8 @@ from dagster import (
     op,
 )
 
-from exports_pipeline.engine import attribution, extract, hierarchy, write
-from exports_pipeline.engine.attribution import ExportPlan
+from exports_pipeline.engine import attribution, export, extract, hierarchy, write
+from exports_pipeline.engine.attribution import ExportRows
 from exports_pipeline.engine.extract import Extracted
 from exports_pipeline.engine.request import (
     ExportRequest,
@@ -236,9 +236,25 @@ def extract_events(
     context: OpExecutionContext, task: ExportTask, store: StoreResource
 ) -> Output[Extracted]:
     with _Stage(context, store, task) as stage:
-        extracted = extract.extract_events(
-            store.engine, space_id=task.space_id, timezone=task.timezone, request=task.request
+        spans = extract.day_spans(
+            store.engine,
+            space_id=task.space_id,
+            timezone=task.timezone,
+            request=task.request,
+            max_events=export.SPAN_EVENTS,
         )
+        if len(spans) > 1:
+            # Too big to hold: read span by span when the rows are made.
+            context.log.info(f"the day's events are read in {len(spans)} time spans")
+            extracted = Extracted(
+                events=extract.empty_frame(extract.EVENT_SCHEMA),
+                touchpoints=extract.empty_frame(extract.TOUCHPOINT_SCHEMA),
+                spans=spans,
+            )
+        else:
+            extracted = extract.extract_events(
+                store.engine, space_id=task.space_id, timezone=task.timezone, request=task.request
+            )
     context.log.info(
         f"extracted {extracted.events.height} events and {extracted.touchpoints.height} "
         f"touchpoints in {stage.seconds:.2f}s"
@@ -247,6 +263,7 @@ def extract_events(
         extracted,
         metadata={
             "event_rows": extracted.events.height,
+            "time_spans": len(extracted.spans or [None]),
             "touchpoint_rows": extracted.touchpoints.height,
             "duration_seconds": round(stage.seconds, 3),
         },
@@ -284,9 +301,19 @@ def split_attribution(
     extracted: Extracted,
     touchpoints: pl.DataFrame,
     store: StoreResource,
-) -> Output[ExportPlan]:
+) -> Output[ExportRows]:
     with _Stage(context, store, task) as stage:
-        plan = attribution.plan_export(extracted.events, touchpoints, task.request)
+        plan: ExportRows
+        if extracted.spans:
+            plan = export.plan_spans(
+                store.engine,
+                space_id=task.space_id,
+                timezone=task.timezone,
+                request=task.request,
+                spans=extracted.spans,
+            )
+        else:
+            plan = attribution.plan_export(extracted.events, touchpoints, task.request)
         # The first rows only: at most PREVIEW_ROWS credited rows are made here.
         preview = next(plan.blocks(PREVIEW_ROWS), plan.schema.to_frame())
     try:
@@ -337,7 +364,7 @@ def _reporting_progress(
 def publish_export(
     context: OpExecutionContext,
     task: ExportTask,
-    rows: ExportPlan,
+    rows: ExportRows,
     store: StoreResource,
     export_storage: ExportStorageResource,
 ) -> Output[dict[str, Any]]:

@@ -70,6 +70,7 @@ def check_keys_not_in_store(
             column=", ".join(key),
         )
 
+
 def insert_frame(
     conn: sa.Connection,
     table: sa.Table,

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from exports_pipeline.engine.attribution import plan_export
-from exports_pipeline.engine.export import run_export
+from exports_pipeline.engine.export import plan_day, run_export
 from exports_pipeline.engine.extract import extract_events
 from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
 from exports_pipeline.engine.request import parse_export_request
@@ -108,7 +108,8 @@ def test_counts_are_exact_and_slices_change_no_byte(
     random_engine: sa.Engine, tmp_path: Path
 ) -> None:
     """Every request above: the planned row count is the rows written, and rows made in
-    slices of 97 give the file of one slice."""
+    slices of 97, from the day read in spans of 37 events, give the file of one slice of
+    the day read at once."""
     stride = 3 if random_engine.dialect.name == "postgresql" else 1
     for i, body in list(enumerate(requests()))[::stride]:
         request = parse_export_request(body)
@@ -123,6 +124,7 @@ def test_counts_are_exact_and_slices_change_no_byte(
                 request=request,
                 path=path,
                 slice_rows=slice_rows,
+                span_events=37 if slice_rows == 97 else 10**9,
             )
         assert written[97] == written[10**9], f"request {body} in {space_id}"
         extracted = extract_events(
@@ -133,3 +135,7 @@ def test_counts_are_exact_and_slices_change_no_byte(
         )
         plan = plan_export(extracted.events, touchpoints, request)
         assert plan.row_count == written[97].row_count, f"request {body} in {space_id}"
+        spanned = plan_day(
+            random_engine, space_id=space_id, timezone=timezone, request=request, span_events=37
+        )
+        assert spanned.row_count == plan.row_count, f"request {body} in {space_id}"

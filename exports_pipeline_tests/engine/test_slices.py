@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from exports_pipeline.engine.attribution import plan_export
-from exports_pipeline.engine.extract import EVENT_SCHEMA, TOUCHPOINT_SCHEMA, with_schema
+from exports_pipeline.engine.export import run_export
+from exports_pipeline.engine.extract import (
+    EVENT_SCHEMA,
+    TOUCHPOINT_SCHEMA,
+    day_spans,
+    extract_events,
+    with_schema,
+)
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.engine.write import write_blocks
+from exports_pipeline.store import schema
+from exports_pipeline_tests.support.stores import SPACE, event, insert, space, touchpoint
 
 T0 = dt.datetime(2024, 5, 1, 12, 0)
 
@@ -127,3 +138,81 @@ def test_slice_rows_below_one_is_refused() -> None:
     plan = plan_export(_events(), _touchpoints(), _request(MODELS[0], "profile", ALL_SOURCES))
     with pytest.raises(ValueError, match="slice_rows must be at least 1, not 0"):
         next(plan.blocks(0))
+
+
+# Event times of the store below: a tie of three at 10:00, one at the window's first
+# microsecond, one at its last.
+DAY_START = dt.datetime(2024, 5, 1)
+STORE_TIMES = [
+    DAY_START,
+    DAY_START + dt.timedelta(hours=10),
+    DAY_START + dt.timedelta(hours=10),
+    DAY_START + dt.timedelta(hours=10),
+    DAY_START + dt.timedelta(hours=12),
+    DAY_START + dt.timedelta(days=1, microseconds=-1),
+]
+
+
+@pytest.fixture
+def spans_engine(store_engine: sa.Engine) -> sa.Engine:
+    space(store_engine)
+    insert(
+        store_engine,
+        schema.events,
+        [event(i + 1, t, profile_id=f"p{i % 2}") for i, t in enumerate(STORE_TIMES)],
+    )
+    insert(
+        store_engine,
+        schema.touchpoints,
+        [
+            touchpoint(100 + k, DAY_START - dt.timedelta(hours=k), "email", profile_id=f"p{k % 2}")
+            for k in range(7)
+        ],
+    )
+    store_engine.dispose()
+    return store_engine
+
+
+@pytest.mark.parametrize(
+    ("max_events", "sizes"),
+    [(10, [6]), (6, [6]), (5, [5, 1]), (3, [1, 3, 2]), (2, [1, 3, 2]), (1, [1, 3, 1, 1])],
+)
+def test_day_spans_cover_the_day_and_never_split_a_tie(spans_engine, max_events, sizes) -> None:
+    request = parse_export_request({"date": "2024-05-01"})
+    spans = day_spans(
+        spans_engine, space_id=SPACE, timezone="UTC", request=request, max_events=max_events
+    )
+    assert spans[0][0] == DAY_START and spans[-1][1] == DAY_START + dt.timedelta(days=1)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    counts = [
+        extract_events(
+            spans_engine, space_id=SPACE, timezone="UTC", request=request, span=span
+        ).events.height
+        for span in spans
+    ]
+    assert counts == sizes
+
+
+@pytest.mark.parametrize("span_events", [1, 2, 4])
+@pytest.mark.parametrize("model", MODELS[:5], ids=lambda m: str(list(m.values())))
+def test_a_day_read_in_spans_writes_the_same_bytes(
+    spans_engine, tmp_path: Path, model, span_events
+) -> None:
+    body = {"date": "2024-05-01", "sources": ["email"], "attribution_window": 0, **model}
+    request = parse_export_request({**body, "fields": ["amount", "profile_id"]})
+    whole = run_export(
+        spans_engine, space_id=SPACE, timezone="UTC", request=request, path=tmp_path / "a.gz"
+    )
+    spanned = run_export(
+        spans_engine,
+        space_id=SPACE,
+        timezone="UTC",
+        request=request,
+        path=tmp_path / "b.gz",
+        span_events=span_events,
+        slice_rows=3,
+    )
+    # Events 1, 3, 5 (p0) reach p0's 4 touches, events 2, 4, 6 (p1) p1's 3; [0, 100]
+    # credits the last touch only.
+    assert whole.row_count == (6 if model.get("position_weights") == [0, 100] else 21)
+    assert spanned == whole
