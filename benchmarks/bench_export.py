@@ -111,7 +111,9 @@ def _peak_rss_mb() -> float:
 
 
 # Credited rows made per slice (`--slice-rows`); the engine's default.
-SLICE_ROWS = 1_000_000
+SLICE_ROWS = 250_000
+# `--span-events`: selected events of one span of a big day (None: the engine's default).
+SPAN_EVENTS_ARG: int | None = None
 # `--no-floor`: skip the floor (it needs every row in memory at once).
 NO_FLOOR = False
 
@@ -269,14 +271,19 @@ def run_engine(events: int, scenario: str) -> dict[str, Any]:
         cpu[stage] = time.process_time() - used
         return result
 
-    from exports_pipeline.engine.export import SPAN_EVENTS, plan_spans
+    from exports_pipeline.engine.export import SPAN_EVENTS, WHOLE_DAY_EVENTS, plan_spans
     from exports_pipeline.engine.extract import day_spans
 
     space = _space(scenario)
     spans = timed(
         "spans",
         lambda: day_spans(
-            engine, space_id=space, timezone=TIMEZONE, request=request, max_events=SPAN_EVENTS
+            engine,
+            space_id=space,
+            timezone=TIMEZONE,
+            request=request,
+            max_events=SPAN_EVENTS_ARG or SPAN_EVENTS,
+            whole_up_to=WHOLE_DAY_EVENTS,
         ),
     )
     if len(spans) > 1:
@@ -499,6 +506,8 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
 def _child(events: int, scenario: str, kind: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--events", str(events), "--child", kind, scenario]
     command += ["--slice-rows", str(SLICE_ROWS)] + (["--no-floor"] if NO_FLOOR else [])
+    if SPAN_EVENTS_ARG:
+        command += ["--span-events", str(SPAN_EVENTS_ARG)]
     if STORE_URL is not None:
         command += ["--store", STORE_URL]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -522,12 +531,14 @@ def main() -> None:
         help="Run one scenario on its own store instead (big-company: 30,000,000 rows, "
         "big-company-100m: 100,000,000).",
     )
-    parser.add_argument("--slice-rows", type=int, default=1_000_000, help="Rows per slice.")
+    parser.add_argument("--slice-rows", type=int, default=250_000, help="Rows per slice.")
     parser.add_argument(
         "--no-floor", action="store_true", help="Skip the floor and the formats (all rows at once)."
     )
+    parser.add_argument("--span-events", type=int, help="Events per span of a big day.")
     args = parser.parse_args()
-    global STORE_URL, SLICE_ROWS, NO_FLOOR
+    global STORE_URL, SLICE_ROWS, NO_FLOOR, SPAN_EVENTS_ARG
+    SPAN_EVENTS_ARG = args.span_events
     STORE_URL = args.store
     SLICE_ROWS, NO_FLOOR = args.slice_rows, args.no_floor
     if args.child:

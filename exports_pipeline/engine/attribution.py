@@ -470,7 +470,7 @@ def _project(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 
 
 # Credited rows expanded at once, at most (one event's time-decay journey may exceed it).
-SLICE_ROWS = 1_000_000
+SLICE_ROWS = 250_000
 
 
 def _cut(sizes: np.ndarray, limit: int) -> Iterator[tuple[int, int, int, int]]:

@@ -170,10 +170,12 @@ def day_spans(
     timezone: str,
     request: ExportRequest,
     max_events: int,
+    whole_up_to: int | None = None,
 ) -> list[Span]:
     """The request's day window as consecutive half-open spans (naive UTC) that cover it,
     each holding at most `max_events` of the selected events, or all the events of one
-    timestamp when more share it. One span when the day has at most `max_events`.
+    timestamp when more share it. One span when the day has at most `whole_up_to`
+    (default `max_events`) selected events.
 
     Rows of consecutive spans, each in SPEC order, are the day's rows in SPEC order: the
     order starts with the event time, and a span boundary is an event time.
@@ -182,7 +184,7 @@ def day_spans(
     with store_reader(engine) as reader:
         statement = sa.select(sa.func.count()).where(*_events_filter(space_id, window, request))
         count = reader.read(statement, {"count": pl.Int64()}).item()
-        if count <= max_events:
+        if count <= max(max_events, whole_up_to or 0):
             return [window]
         statement = sa.select(events.c.event_time_utc).where(
             *_events_filter(space_id, window, request)

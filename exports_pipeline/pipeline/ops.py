@@ -242,6 +242,7 @@ def extract_events(
             timezone=task.timezone,
             request=task.request,
             max_events=export.SPAN_EVENTS,
+            whole_up_to=export.WHOLE_DAY_EVENTS,
         )
         if len(spans) > 1:
             # Too big to hold: read span by span when the rows are made.

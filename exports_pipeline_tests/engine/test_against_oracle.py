@@ -125,6 +125,7 @@ def test_counts_are_exact_and_slices_change_no_byte(
                 path=path,
                 slice_rows=slice_rows,
                 span_events=37 if slice_rows == 97 else 10**9,
+                whole_day_events=37 if slice_rows == 97 else 10**9,
             )
         assert written[97] == written[10**9], f"request {body} in {space_id}"
         extracted = extract_events(
@@ -136,6 +137,11 @@ def test_counts_are_exact_and_slices_change_no_byte(
         plan = plan_export(extracted.events, touchpoints, request)
         assert plan.row_count == written[97].row_count, f"request {body} in {space_id}"
         spanned = plan_day(
-            random_engine, space_id=space_id, timezone=timezone, request=request, span_events=37
+            random_engine,
+            space_id=space_id,
+            timezone=timezone,
+            request=request,
+            span_events=37,
+            whole_day_events=37,
         )
         assert spanned.row_count == plan.row_count, f"request {body} in {space_id}"

@@ -210,6 +210,7 @@ def test_a_day_read_in_spans_writes_the_same_bytes(
         request=request,
         path=tmp_path / "b.gz",
         span_events=span_events,
+        whole_day_events=span_events,
         slice_rows=3,
     )
     # Events 1, 3, 5 (p0) reach p0's 4 touches, events 2, 4, 6 (p1) p1's 3; [0, 100]
