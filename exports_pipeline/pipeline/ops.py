@@ -241,8 +241,8 @@ def extract_events(
             space_id=task.space_id,
             timezone=task.timezone,
             request=task.request,
-            max_events=export.SPAN_EVENTS,
-            whole_up_to=export.WHOLE_DAY_EVENTS,
+            max_events=store.span_events,
+            whole_up_to=store.whole_day_events,
         )
         if len(spans) > 1:
             # Too big to hold: read span by span when the rows are made.

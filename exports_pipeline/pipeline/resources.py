@@ -38,6 +38,13 @@ class StoreResource(ConfigurableResource):
         description="Most rows one export may have; a larger one fails before any row is "
         "made (EXPORTS_MAX_EXPORT_ROWS).",
     )
+    whole_day_events: int = Field(
+        default=1_000_000,
+        description="Days with more selected events than this are read in time spans.",
+    )
+    span_events: int = Field(
+        default=250_000, description="Selected events of one time span of a big day."
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 

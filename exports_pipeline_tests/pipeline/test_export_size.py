@@ -91,3 +91,28 @@ def test_an_export_at_the_row_limit_completes_and_records_its_progress(
     metadata = result.events_for_node("split_attribution")
     outputs = [e for e in metadata if e.event_type_value == "STEP_OUTPUT"]
     assert outputs[0].step_output_data.metadata["row_count_expected"].value == rows
+
+
+@pytest.mark.parametrize(
+    ("params", "spanned"),
+    # Company mode selects the day's one event with a company: one span, read whole.
+    [({}, True), (ATTRIBUTED, True), (COMPANY_LIFETIME, False)],
+    ids=["plain", "linear", "company"],
+)
+def test_a_day_read_in_time_spans_gives_the_file_of_the_whole_day(
+    store, export_storage, files_root, instance, tmp_path, params, spanned
+):
+    request = parse_export_request({**params, "date": EXPORT_DATE.isoformat()})
+    expected = tmp_path / "expected.gz"
+    run_export(
+        store.engine, space_id=SPACE, timezone="Europe/Berlin", request=request, path=expected
+    )
+    one_event_spans = StoreResource(
+        database_url=store.database_url, whole_day_events=1, span_events=1
+    )
+    resources = {"store": one_event_spans, "export_storage": export_storage}
+    result, record = _run(one_event_spans, resources, instance, params)
+    assert result.success
+    assert (result.output_for_node("extract_events").spans is not None) == spanned
+    assert (files_root / record.storage_key).read_bytes() == expected.read_bytes()
+    assert record.row_count_expected == record.row_count
