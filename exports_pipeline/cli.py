@@ -85,7 +85,6 @@ def _date_option(value: str | None, option: str) -> dt.date | None:
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=f"'{option}'"
         ) from None
 
-
 db_app = typer.Typer(no_args_is_help=True, help="The events store's schema.")
 app.add_typer(db_app, name="db")
 

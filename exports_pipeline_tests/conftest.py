@@ -44,7 +44,11 @@ def pytest_configure(config: pytest.Config) -> None:
     choice = config.getoption("--store")
     if choice == "auto":
         choice = "both" if postgres_answers() else "sqlite"
-    if choice != "sqlite" and os.environ.get("EXPORTS_REQUIRE_POSTGRES") and not postgres_answers():
+    if (
+        choice != "sqlite"
+        and os.environ.get("EXPORTS_REQUIRE_POSTGRES")
+        and not postgres_answers()
+    ):
         raise pytest.UsageError(
             f"PostgreSQL is required but does not answer at {postgres_admin_url()}"
         )

@@ -70,7 +70,6 @@ def check_keys_not_in_store(
             column=", ".join(key),
         )
 
-
 def insert_frame(
     conn: sa.Connection,
     table: sa.Table,

@@ -264,7 +264,6 @@ def _check_timezones(frame: pl.DataFrame, file: str) -> None:
     bad = ~frame["timezone"].is_in(sorted(known))
     _fail_at_first(bad, file, "timezone", "not an IANA timezone name")
 
-
 def _check_unique_keys(table: sa.Table, frame: pl.DataFrame, file: str) -> None:
     key = primary_key(table)
     repeated = ~frame.select(pl.struct(key).is_first_distinct()).to_series()

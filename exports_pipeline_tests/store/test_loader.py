@@ -37,7 +37,9 @@ from exports_pipeline_tests.support.loading import (
 def test_loads_every_table_of_each_format(
     store_engine: sa.Engine, tmp_path: Path, file_format: str
 ) -> None:
-    summary = load_directory(store_engine, write_tables(tmp_path / "in", VALID, file_format))
+    summary = load_directory(
+        store_engine, write_tables(tmp_path / "in", VALID, file_format)
+    )
 
     assert summary.rows == {name: len(rows) for name, rows in VALID.items()}
     assert counts(store_engine) == {name: len(rows) for name, rows in VALID.items()}
@@ -232,7 +234,9 @@ def test_typed_formats_report_rows_too(
     if file_format == "parquet":
         tables["touchpoints"][0]["id"] = "10"
     with pytest.raises(LoadError) as raised:
-        load_directory(store_engine, write_tables(tmp_path / "in", tables, file_format))
+        load_directory(
+            store_engine, write_tables(tmp_path / "in", tables, file_format)
+        )
     assert (raised.value.file, raised.value.row, raised.value.column) == (
         f"touchpoints.{file_format}",
         2,
@@ -360,7 +364,9 @@ def test_amounts_keep_cents_exactly(store_engine: sa.Engine, tmp_path: Path) -> 
         {**VALID["events"][0], "id": i, "amount": amount}
         for i, amount in enumerate(["0.1", "0.29", "-0.07", "999999999999.99", "+5", "7.10"])
     ]
-    load_directory(store_engine, write_tables(tmp_path / "in", {"events": rows}, "ndjson"))
+    load_directory(
+        store_engine, write_tables(tmp_path / "in", {"events": rows}, "ndjson")
+    )
     with store_engine.connect() as conn:
         stored = conn.execute(sa.select(events.c.amount).order_by(events.c.id)).scalars().all()
     assert stored == [Decimal(v) for v in
