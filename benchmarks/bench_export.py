@@ -1,6 +1,8 @@
 """Benchmark of the export engine on demo data: stage times, total, peak RSS, references.
 
     python benchmarks/bench_export.py --events 1000000
+    python benchmarks/bench_export.py --scenario big-company
+
 
 Seeds a SQLite store under `benchmarks/.data/` once with the demo seeder (one space, one
 UTC day of `--events` events, fixed seed and date), then runs every scenario in a fresh
@@ -82,6 +84,20 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
 }
 
+# `--scenario big-company`: one B2B company of 2,000 people with 100,000 touchpoints over
+# the year before the day and 300 purchases in the day; linear, lifetime, company mode:
+# every purchase is credited to all 100,000 touchpoints, 30,000,000 rows.
+BIG_COMPANY_SPACE = "big-company"
+# Purchases in the day per big-company scenario: 300 → 30M rows, 1,000 → 100M rows.
+BIG_COMPANIES = {"big-company": 300, "big-company-100m": 1_000}
+BIG_COMPANY: dict[str, Any] = {
+    "query_mode": "company",
+    "sources": SOURCES,
+    "attribution_model": "linear",
+    "attribution_window": 0,
+    "fields": ["company_id", "event_name", "amount", "source"],
+}
+
 # The models `_duckdb_sql` has a reference query for (None: no attribution).
 DUCKDB_MODELS = (None, "linear", "u_shaped")
 
@@ -94,12 +110,29 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# Credited rows made per slice (`--slice-rows`); the engine's default.
+SLICE_ROWS = 250_000
+# `--span-events`: selected events of one span of a big day (None: the engine's default).
+SPAN_EVENTS_ARG: int | None = None
+# `--no-floor`: skip the floor (it needs every row in memory at once).
+NO_FLOOR = False
+
 # `--store URL` benchmarks another store (e.g. a scratch PostgreSQL database) instead.
 STORE_URL: str | None = None
 
 
-def _store_url(events: int) -> str:
+def _store_url(events: int, scenario: str | None = None) -> str:
+    if scenario in BIG_COMPANIES:
+        return f"sqlite:///{DATA / f'store-{scenario}.db'}"
     return STORE_URL or f"sqlite:///{DATA / f'store-{events}.db'}"
+
+
+def _space(scenario: str) -> str:
+    return BIG_COMPANY_SPACE if scenario in BIG_COMPANIES else SPACE
+
+
+def _request_body(scenario: str) -> dict[str, Any]:
+    return BIG_COMPANY if scenario in BIG_COMPANIES else SCENARIOS[scenario]
 
 
 def seed(events: int) -> None:
@@ -134,6 +167,83 @@ def seed(events: int) -> None:
     print(f"seeded {summary.rows} in {summary.seconds:.1f} s", file=sys.stderr)
 
 
+def big_company_tables(purchases: int) -> dict[str, Any]:
+    """The big-company store: deterministic frames of every SPEC section 3 table."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    people, touches = 2_000, 100_000
+    day = dt.datetime.combine(DATE, dt.time())
+    year_us = 365 * 86_400 * 1_000_000
+    touch_offsets = np.sort(rng.integers(1, year_us, touches))[::-1]
+    event_offsets = np.sort(rng.integers(0, 86_400 * 1_000_000, purchases))
+    profile_ids = [f"person-{i:04d}" for i in range(people)]
+    space = BIG_COMPANY_SPACE
+    return {
+        "spaces": pl.DataFrame(
+            {
+                "id": [space],
+                "name": ["Big company"],
+                "timezone": [TIMEZONE],
+                "subscription_active": [True],
+            }
+        ),
+        "companies": pl.DataFrame({"id": ["company-1"], "space_id": [space], "name": ["B2B"]}),
+        "profiles": pl.DataFrame({"id": profile_ids, "space_id": space, "company_id": "company-1"}),
+        "touchpoints": pl.DataFrame(
+            {
+                "id": np.arange(1, touches + 1),
+                "space_id": space,
+                "profile_id": [profile_ids[i] for i in rng.integers(0, people, touches)],
+                "source": [SOURCES[i] for i in rng.integers(0, len(SOURCES), touches)],
+                "touch_time_utc": [day - dt.timedelta(microseconds=int(o)) for o in touch_offsets],
+            }
+        ),
+        "events": pl.DataFrame(
+            {
+                "id": np.arange(1, purchases + 1),
+                "space_id": space,
+                "profile_id": [profile_ids[i] for i in rng.integers(0, people, purchases)],
+                "company_id": "company-1",
+                "event_name": "purchase",
+                "amount": [f"{c / 100:.2f}" for c in rng.integers(100, 10_000_000, purchases)],
+                "is_upsell": False,
+                "event_time_utc": [day + dt.timedelta(microseconds=int(o)) for o in event_offsets],
+            }
+        ),
+    }
+
+
+def seed_big_company(scenario: str) -> None:
+    from exports_pipeline.store import schema
+    from exports_pipeline.store.bulk_insert import insert_tables
+    from exports_pipeline.store.db import make_engine
+    from exports_pipeline.store.migrate import upgrade
+    from exports_pipeline.store.table_files import validate_frame
+
+    marker = DATA / f"store-{scenario}.seeded"
+    engine = make_engine(_store_url(0, scenario))
+    if not marker.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        (DATA / f"store-{scenario}.db").unlink(missing_ok=True)
+        engine = make_engine(_store_url(0, scenario))
+    upgrade(engine)
+    if not marker.exists():
+        frames = [
+            (
+                schema.metadata.tables[name],
+                validate_frame(schema.metadata.tables[name], f, name),
+                name,
+            )
+            for name, f in big_company_tables(BIG_COMPANIES[scenario]).items()
+        ]
+        with engine.begin() as conn:
+            rows = insert_tables(conn, frames)
+        marker.write_text(json.dumps(rows))
+    engine.dispose()
+
+
 def _import_drivers() -> None:
     # A pipeline process has its drivers loaded; the import (~0.1 s) is not an export's.
     import adbc_driver_postgresql.dbapi  # noqa: F401
@@ -141,16 +251,16 @@ def _import_drivers() -> None:
 
 
 def run_engine(events: int, scenario: str) -> dict[str, Any]:
-    from exports_pipeline.engine.attribution import split_attribution
+    from exports_pipeline.engine.attribution import plan_export
     from exports_pipeline.engine.extract import extract_events
     from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
     from exports_pipeline.engine.request import parse_export_request
-    from exports_pipeline.engine.write import write_export
+    from exports_pipeline.engine.write import write_blocks, write_export
     from exports_pipeline.store.db import make_engine
 
     _import_drivers()
-    engine = make_engine(_store_url(events))
-    request = parse_export_request({"date": DATE.isoformat(), **SCENARIOS[scenario]})
+    engine = make_engine(_store_url(events, scenario))
+    request = parse_export_request({"date": DATE.isoformat(), **_request_body(scenario)})
     times: dict[str, float] = {}
     cpu: dict[str, float] = {}
 
@@ -161,26 +271,98 @@ def run_engine(events: int, scenario: str) -> dict[str, Any]:
         cpu[stage] = time.process_time() - used
         return result
 
+    from exports_pipeline.engine.export import SPAN_EVENTS, WHOLE_DAY_EVENTS, plan_spans
+    from exports_pipeline.engine.extract import day_spans
+
+    space = _space(scenario)
+    spans = timed(
+        "spans",
+        lambda: day_spans(
+            engine,
+            space_id=space,
+            timezone=TIMEZONE,
+            request=request,
+            max_events=SPAN_EVENTS_ARG or SPAN_EVENTS,
+            whole_up_to=WHOLE_DAY_EVENTS,
+        ),
+    )
+    if len(spans) > 1:
+        # As a run does: the day counted span by span ("attribution": extract, hierarchy and
+        # plan of every span), then read again and written span by span ("write").
+        rows_plan = timed(
+            "attribution",
+            lambda: plan_spans(
+                engine, space_id=space, timezone=TIMEZONE, request=request, spans=spans
+            ),
+        )
+        result = timed(
+            "write",
+            lambda: write_blocks(
+                rows_plan.blocks(SLICE_ROWS), DATA / "engine.ndjson.gz", schema=rows_plan.schema
+            ),
+        )
+        times["extract"] = times.pop("spans")
+        cpu["extract"] = cpu.pop("spans")
+        times["hierarchy"] = cpu["hierarchy"] = 0.0
+        times["total"] = sum(times.values())
+        cpu["total"] = sum(cpu.values())
+        times["floor"] = cpu["floor"] = float("nan")
+        return {
+            "times": times,
+            "cpu": cpu,
+            "peak_rss_mb": _peak_rss_mb(),
+            "spans": len(spans),
+            "events": events,
+            "touchpoints": 0,
+            "rows": result.row_count,
+            "bytes": result.file_size_bytes,
+            "formats": {},
+        }
     extracted = timed(
         "extract",
-        lambda: extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request),
+        lambda: extract_events(
+            engine, space_id=_space(scenario), timezone=TIMEZONE, request=request
+        ),
     )
     touchpoints = timed(
         "hierarchy",
         lambda: resolve_ad_hierarchy(
-            engine, space_id=SPACE, touchpoints=extracted.touchpoints, request=request
+            engine, space_id=_space(scenario), touchpoints=extracted.touchpoints, request=request
         ),
     )
-    rows = timed("attribution", lambda: split_attribution(extracted.events, touchpoints, request))
-    result = timed("write", lambda: write_export(rows, DATA / "engine.ndjson.gz"))
+    # The plan (journey ends, exact row count), then the rows made slice by slice as the
+    # writer takes them: "write" is making and writing the rows.
+    plan = timed("attribution", lambda: plan_export(extracted.events, touchpoints, request))
+    result = timed(
+        "write",
+        lambda: write_blocks(
+            plan.blocks(SLICE_ROWS), DATA / "engine.ndjson.gz", schema=plan.schema
+        ),
+    )
+    times["extract"] += times.pop("spans")
+    cpu["extract"] += cpu.pop("spans")
     times["total"] = sum(times.values())
     cpu["total"] = sum(cpu.values())
     peak = _peak_rss_mb()
+    if NO_FLOOR:
+        times["floor"] = cpu["floor"] = float("nan")
+        return {
+            "times": times,
+            "cpu": cpu,
+            "peak_rss_mb": peak,
+            "events": extracted.events.height,
+            "touchpoints": extracted.touchpoints.height,
+            "rows": result.row_count,
+            "bytes": result.file_size_bytes,
+            "formats": {},
+        }
+    rows = plan.collect()
     # The floor: the final rows written alone, with nothing else to do.
     timed("floor", lambda: write_export(rows, DATA / "floor.ndjson.gz"))
     # The same rows in every format (SPEC 6.6), each against the NDJSON floor.
     formats: dict[str, dict[str, float]] = {}
-    for name, extension in (("ndjson", ".ndjson.gz"), ("csv", ".csv.gz"), ("parquet", ".parquet")):
+    every_format = (("ndjson", ".ndjson.gz"), ("csv", ".csv.gz"), ("parquet", ".parquet"))
+    for name, extension in every_format if scenario in SCENARIOS else ():
         path = DATA / f"formats{extension}"
         written = timed(name, lambda path=path, name=name: write_export(rows, path, format=name))
         formats[name] = {"wall": times[name], "cpu": cpu[name], "bytes": written.file_size_bytes}
@@ -280,16 +462,18 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
     from exports_pipeline.store.db import make_engine
 
     _import_drivers()
-    engine = make_engine(_store_url(events))
-    request = parse_export_request({"date": DATE.isoformat(), **SCENARIOS[scenario]})
+    engine = make_engine(_store_url(events, scenario))
+    request = parse_export_request({"date": DATE.isoformat(), **_request_body(scenario)})
     times: dict[str, float] = {}
     cpu: dict[str, float] = {}
     start, used = time.perf_counter(), time.process_time()
-    extracted = extract_events(engine, space_id=SPACE, timezone=TIMEZONE, request=request)
+    extracted = extract_events(
+        engine, space_id=_space(scenario), timezone=TIMEZONE, request=request
+    )
     with store_reader(engine) as reader:
         levels = {
             table.name: reader.read(
-                sa.select(*table.c).where(table.c.space_id == SPACE),
+                sa.select(*table.c).where(table.c.space_id == _space(scenario)),
                 {c.name: pl.String() for c in table.c},
             )
             for table in (schema.ads, schema.adsets, schema.campaigns)
@@ -321,6 +505,9 @@ def run_duckdb(events: int, scenario: str) -> dict[str, Any]:
 
 def _child(events: int, scenario: str, kind: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--events", str(events), "--child", kind, scenario]
+    command += ["--slice-rows", str(SLICE_ROWS)] + (["--no-floor"] if NO_FLOOR else [])
+    if SPAN_EVENTS_ARG:
+        command += ["--span-events", str(SPAN_EVENTS_ARG)]
     if STORE_URL is not None:
         command += ["--store", STORE_URL]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -338,18 +525,40 @@ def main() -> None:
     parser.add_argument(
         "--only", metavar="SCENARIO", action="append", help="Run only these scenarios."
     )
+    parser.add_argument(
+        "--scenario",
+        choices=list(BIG_COMPANIES),
+        help="Run one scenario on its own store instead (big-company: 30,000,000 rows, "
+        "big-company-100m: 100,000,000).",
+    )
+    parser.add_argument("--slice-rows", type=int, default=250_000, help="Rows per slice.")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="Skip the floor and the formats (all rows at once)."
+    )
+    parser.add_argument("--span-events", type=int, help="Events per span of a big day.")
     args = parser.parse_args()
-    global STORE_URL
+    global STORE_URL, SLICE_ROWS, NO_FLOOR, SPAN_EVENTS_ARG
+    SPAN_EVENTS_ARG = args.span_events
     STORE_URL = args.store
+    SLICE_ROWS, NO_FLOOR = args.slice_rows, args.no_floor
     if args.child:
         kind, scenario = args.child
         result = (run_engine if kind == "engine" else run_duckdb)(args.events, scenario)
         print(json.dumps(result))
         return
-    seed(args.events)
+    if args.scenario in BIG_COMPANIES:
+        seed_big_company(args.scenario)
+        args.only, args.no_duckdb = [args.scenario], True
+    else:
+        seed(args.events)
     backend = STORE_URL.split(":")[0] if STORE_URL else "sqlite"
+    what = (
+        f"{args.scenario} ({BIG_COMPANIES[args.scenario]} events)"
+        if args.scenario
+        else f"{args.events:,} events"
+    )
     print(
-        f"\n{args.events:,} events, {backend} store, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"\n{what}, {backend} store, {time.strftime('%Y-%m-%d %H:%M')}, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         "each cell: wall time (CPU time of the process)\n\n"
         "| scenario | events | touchpoints | rows | MB gz | extract | hierarchy | attribution "
@@ -359,7 +568,7 @@ def main() -> None:
     results = {}
     for scenario in args.only or SCENARIOS:
         engine = _child(args.events, scenario, "engine")
-        model = SCENARIOS[scenario].get("attribution_model")
+        model = _request_body(scenario).get("attribution_model")
         skip_duckdb = args.no_duckdb or model not in DUCKDB_MODELS
         duck = None if skip_duckdb else _child(args.events, scenario, "duckdb")
         results[scenario] = {"engine": engine, "duckdb": duck}
@@ -402,7 +611,7 @@ def main() -> None:
                 f"{measured['bytes'] / engine['bytes']:.2f} |",
                 flush=True,
             )
-    if STORE_URL is None and not args.only:
+    if STORE_URL is None and not args.only and not args.scenario:
         (DATA / f"results-{args.events}.json").write_text(json.dumps(results, indent=2))
 
 

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Hours a completed export's file is kept; then it is deleted (expired).",
     )
+    max_export_rows: int = Field(
+        default=500_000_000,
+        ge=1,
+        description="Most rows one export may have; a larger one fails before any is made.",
+    )
 
     @property
     def resolved_home(self) -> Path:

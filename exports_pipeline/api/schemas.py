@@ -80,6 +80,13 @@ class ExportStatus(BaseModel):
         default=None,
         description="URL of the JSON manifest listing the parts (with max_rows_per_file).",
     )
+    row_count_expected: int | None = Field(
+        default=None,
+        description="While processing, once known: the exact rows the export will have.",
+    )
+    rows_written: int | None = Field(
+        default=None, description="While processing: rows written so far (updated as it runs)."
+    )
 
     @field_serializer("created_at", "completed_at", "expires_at")
     def _iso_utc(self, value: dt.datetime | None) -> str | None:

@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
@@ -54,11 +55,14 @@ class Extracted:
 
     `events` has the columns of `EVENT_SCHEMA` (with `configured_name` resolved);
     `touchpoints` those of `TOUCHPOINT_SCHEMA`, and no rows when the request has no sources.
-    Columns the request does not need are left unread: they hold nulls.
+    Columns the request does not need are left unread: they hold nulls. `spans`, when set,
+    says the day is too big to be read at once: both frames are then empty, and the
+    day is read span by span as its rows are made (`engine.export.plan_spans`).
     """
 
     events: pl.DataFrame
     touchpoints: pl.DataFrame
+    spans: list[tuple[dt.datetime, dt.datetime]] | None = None
 
 
 def journey_key(request: ExportRequest) -> str:
@@ -156,8 +160,61 @@ def _read_configured_names(reader: StoreReader, space_id: str) -> pl.DataFrame:
     return reader.read(statement, {"event_name": pl.String(), "configured_name": pl.String()})
 
 
+Span = tuple[dt.datetime, dt.datetime]
+
+
+def day_spans(
+    engine: sa.Engine,
+    *,
+    space_id: str,
+    timezone: str,
+    request: ExportRequest,
+    max_events: int,
+    whole_up_to: int | None = None,
+) -> list[Span]:
+    """The request's day window as consecutive half-open spans (naive UTC) that cover it,
+    each holding at most `max_events` of the selected events, or all the events of one
+    timestamp when more share it. One span when the day has at most `whole_up_to`
+    (default `max_events`) selected events.
+
+    Rows of consecutive spans, each in SPEC order, are the day's rows in SPEC order: the
+    order starts with the event time, and a span boundary is an event time.
+    """
+    window = day_window_utc(request.date, timezone)
+    with store_reader(engine) as reader:
+        statement = sa.select(sa.func.count()).where(*_events_filter(space_id, window, request))
+        count = reader.read(statement, {"count": pl.Int64()}).item()
+        if count <= max(max_events, whole_up_to or 0):
+            return [window]
+        statement = sa.select(events.c.event_time_utc).where(
+            *_events_filter(space_id, window, request)
+        )
+        times = reader.read(statement, {"event_time_utc": TIMESTAMP}).get_column("event_time_utc")
+    ordered = times.sort()
+    values = ordered.to_physical().to_numpy()
+    # Greedy: a span starts at an event time and holds the next `max_events` events, less
+    # those that share the time of the first event after them (they start the next span).
+    bounds, first = [], 0
+    while first + max_events < len(values):
+        after = values[first + max_events]
+        nxt = int(np.searchsorted(values, after, side="left"))
+        if nxt == first:  # one timestamp holds them all: the span takes the whole tie
+            nxt = int(np.searchsorted(values, after, side="right"))
+            if nxt == len(values):
+                break
+        bounds.append(ordered[nxt])
+        first = nxt
+    starts = [window[0], *(t for t in bounds if t > window[0])]
+    return list(itertools.pairwise([*starts, window[1]]))
+
+
 def _read_events(
-    reader: StoreReader, space_id: str, timezone: str, request: ExportRequest, parts: int
+    reader: StoreReader,
+    space_id: str,
+    timezone: str,
+    request: ExportRequest,
+    parts: int,
+    span: Span | None = None,
 ) -> pl.DataFrame:
     needed = needed_event_columns(request)
     read = [name for name in needed if name != "configured_name"]
@@ -168,7 +225,7 @@ def _read_events(
         statement = sa.select(*columns).where(*_events_filter(space_id, span, request))
         return part_reader.read(statement, schema)
 
-    start, end = day_window_utc(request.date, timezone)
+    start, end = span or day_window_utc(request.date, timezone)
     frame = pl.concat(reader.map_parts(read_span, split_window(start, end, parts)))
     if "configured_name" in needed:
         configured = _read_configured_names(reader, space_id)
@@ -241,6 +298,7 @@ def extract_events(
     timezone: str,
     request: ExportRequest,
     parts: int | None = None,
+    span: Span | None = None,
 ) -> Extracted:
     """The events of `request.date` in the space's `timezone`, and their touchpoints.
 
@@ -251,11 +309,13 @@ def extract_events(
     window 0), restricted to the sources the model can look at.
 
     Each query runs in `parts` parts at once (default: `parallel_reads(engine)`): the same
-    rows whatever the number, and for one number in the same order every time.
+    rows whatever the number, and for one number in the same order every time. With
+    `span` (a part of the day's window, see `day_spans`), only the events of that span and
+    their touchpoints.
     """
     parts = parts or parallel_reads(engine)
     with store_reader(engine) as reader:
-        event_rows = _read_events(reader, space_id, timezone, request, parts)
+        event_rows = _read_events(reader, space_id, timezone, request, parts, span)
         if not request.attributed or event_rows.is_empty():
             return Extracted(events=event_rows, touchpoints=empty_frame(TOUCHPOINT_SCHEMA))
         touchpoint_rows = _read_touchpoints(reader, space_id, request, event_rows, parts)

@@ -51,6 +51,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
             subscription_catch_up_days=settings.subscription_catch_up_days,
             file_retention_hours=settings.file_retention_hours,
             request_wait_seconds=REQUEST_WAIT_SECONDS,
+            max_export_rows=settings.max_export_rows,
         ),
         "export_storage": storage,
         "webhook_sender": WebhookSenderResource(

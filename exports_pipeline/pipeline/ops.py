@@ -10,6 +10,7 @@ cannot report itself: a killed worker, a cancelled run).
 import datetime as dt
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from dagster import (
     op,
 )
 
-from exports_pipeline.engine import attribution, extract, hierarchy
+from exports_pipeline.engine import attribution, export, extract, hierarchy
+from exports_pipeline.engine.attribution import ExportRows
 from exports_pipeline.engine.extract import Extracted
 from exports_pipeline.engine.request import (
     ExportRequest,
@@ -46,6 +48,7 @@ from exports_pipeline.store.exports import (
     mark_cancelled,
     mark_completed,
     mark_failed,
+    record_progress,
     start_export,
 )
 from exports_pipeline.store.spaces import Space, get_space
@@ -110,7 +113,9 @@ class _Stage:
             ) from exc
 
 
-def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:
+def _markdown_preview(
+    rows: pl.DataFrame, limit: int = PREVIEW_ROWS, total: int | None = None
+) -> str:
     """A markdown table of the first rows (cells shortened), for the run's metadata."""
     if rows.width == 0:
         return "_no columns_"
@@ -126,9 +131,10 @@ def _markdown_preview(rows: pl.DataFrame, limit: int = PREVIEW_ROWS) -> str:
         "|" + "---|" * head.width,
         *("| " + " | ".join(cell(v) for v in row) + " |" for row in head.iter_rows()),
     ]
-    if rows.height > limit:
-        lines.append(f"\n_{rows.height - limit} more rows_")
-    if rows.height == 0:
+    total = rows.height if total is None else total
+    if total > head.height:
+        lines.append(f"\n_{total - head.height} more rows_")
+    if total == 0:
         lines.append("\n_no rows_")
     return "\n".join(lines)
 
@@ -236,9 +242,26 @@ def extract_events(
     context: OpExecutionContext, task: ExportTask, store: StoreResource
 ) -> Output[Extracted]:
     with _Stage(context, store, task) as stage:
-        extracted = extract.extract_events(
-            store.engine, space_id=task.space_id, timezone=task.timezone, request=task.request
+        spans = extract.day_spans(
+            store.engine,
+            space_id=task.space_id,
+            timezone=task.timezone,
+            request=task.request,
+            max_events=store.span_events,
+            whole_up_to=store.whole_day_events,
         )
+        if len(spans) > 1:
+            # Too big to hold: read span by span when the rows are made.
+            context.log.info(f"the day's events are read in {len(spans)} time spans")
+            extracted = Extracted(
+                events=extract.empty_frame(extract.EVENT_SCHEMA),
+                touchpoints=extract.empty_frame(extract.TOUCHPOINT_SCHEMA),
+                spans=spans,
+            )
+        else:
+            extracted = extract.extract_events(
+                store.engine, space_id=task.space_id, timezone=task.timezone, request=task.request
+            )
     context.log.info(
         f"extracted {extracted.events.height} events and {extracted.touchpoints.height} "
         f"touchpoints in {stage.seconds:.2f}s"
@@ -247,6 +270,7 @@ def extract_events(
         extracted,
         metadata={
             "event_rows": extracted.events.height,
+            "time_spans": len(extracted.spans or [None]),
             "touchpoint_rows": extracted.touchpoints.height,
             "duration_seconds": round(stage.seconds, 3),
         },
@@ -274,29 +298,73 @@ def resolve_ad_hierarchy(
     )
 
 
-@op(description="Credit each event to the touchpoints of its journey and build the rows.")
+@op(
+    description="Credit each event to the touchpoints of its journey: the plan of the rows "
+    "and their exact count, before any row is made."
+)
 def split_attribution(
     context: OpExecutionContext,
     task: ExportTask,
     extracted: Extracted,
     touchpoints: pl.DataFrame,
     store: StoreResource,
-) -> Output[pl.DataFrame]:
+) -> Output[ExportRows]:
     with _Stage(context, store, task) as stage:
-        rows = attribution.split_attribution(extracted.events, touchpoints, task.request)
+        plan: ExportRows
+        if extracted.spans:
+            plan = export.plan_spans(
+                store.engine,
+                space_id=task.space_id,
+                timezone=task.timezone,
+                request=task.request,
+                spans=extracted.spans,
+            )
+        else:
+            plan = attribution.plan_export(extracted.events, touchpoints, task.request)
+        # The first rows only: at most PREVIEW_ROWS credited rows are made here.
+        preview = next(plan.blocks(PREVIEW_ROWS), plan.schema.to_frame())
+    try:
+        attribution.check_row_limit(plan.row_count, store.max_export_rows, task.request)
+    except attribution.ExportTooLarge as exc:
+        context.log.error(f"export {task.export_id}: {exc}")
+        raise _fail(store, task.export_id, str(exc)) from None
+    with store.engine.begin() as conn:
+        record_progress(conn, task.export_id, rows_written=0, row_count_expected=plan.row_count)
     context.log.info(
-        f"{extracted.events.height} events became {rows.height} rows in {stage.seconds:.2f}s"
+        f"{extracted.events.height} events will become {plan.row_count} rows "
+        f"(planned in {stage.seconds:.2f}s)"
     )
     return Output(
-        rows,
+        plan,
         metadata={
-            "rows": rows.height,
+            "rows": plan.row_count,
+            "row_count_expected": plan.row_count,
             "events_in": extracted.events.height,
             "duration_seconds": round(stage.seconds, 3),
-            "preview": MetadataValue.md(_markdown_preview(rows)),
+            "preview": MetadataValue.md(_markdown_preview(preview, total=plan.row_count)),
         },
     )
 
+
+# How often a run records the rows written so far in the export's status.
+PROGRESS_SECONDS = 2.0
+
+
+def _reporting_progress(
+    blocks: Iterable[pl.DataFrame], store: StoreResource, export_id: int
+) -> Iterator[pl.DataFrame]:
+    """`blocks`, recording the rows handed on in the export's status every few seconds and
+    once all are."""
+    written, last = 0, time.monotonic()
+    for block in blocks:
+        yield block
+        written += block.height
+        if time.monotonic() - last >= PROGRESS_SECONDS:
+            with store.engine.begin() as conn:
+                record_progress(conn, export_id, rows_written=written)
+            last = time.monotonic()
+    with store.engine.begin() as conn:
+        record_progress(conn, export_id, rows_written=written)
 
 
 def _still_processing(store: StoreResource, export_id: int) -> None:
@@ -311,6 +379,7 @@ def _still_processing(store: StoreResource, export_id: int) -> None:
             allow_retries=False,
         )
 
+
 @op(
     description="Write the export's file (or parts and manifest) in its format, store it "
     "atomically, mark the export completed."
@@ -318,15 +387,16 @@ def _still_processing(store: StoreResource, export_id: int) -> None:
 def publish_export(
     context: OpExecutionContext,
     task: ExportTask,
-    rows: pl.DataFrame,
+    rows: ExportRows,
     store: StoreResource,
     export_storage: ExportStorageResource,
 ) -> Output[dict[str, Any]]:
     storage = export_storage.get_storage()
     request = task.request
     with _Stage(context, store, task) as stage, tempfile.TemporaryDirectory() as tmp:
+        # Rows are made slice by slice as the writer takes them: never all at once.
         published = write_and_publish(
-            [rows],
+            _reporting_progress(rows.blocks(), store, task.export_id),
             schema=rows.schema,
             storage=storage,
             workdir=Path(tmp),

@@ -43,6 +43,18 @@ class StoreResource(ConfigurableResource):
         description="Hours a completed export's files are kept before they are deleted and "
         "the export expires (EXPORTS_FILE_RETENTION_HOURS).",
     )
+    max_export_rows: int = Field(
+        default=500_000_000,
+        description="Most rows one export may have; a larger one fails before any row is "
+        "made (EXPORTS_MAX_EXPORT_ROWS).",
+    )
+    whole_day_events: int = Field(
+        default=1_000_000,
+        description="Days with more selected events than this are read in time spans.",
+    )
+    span_events: int = Field(
+        default=250_000, description="Selected events of one time span of a big day."
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 

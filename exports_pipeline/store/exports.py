@@ -100,6 +100,8 @@ class ExportRecord:
             if entry.get("part") == part:
                 return str(entry["key"])
         return None
+    row_count_expected: int | None = None
+    rows_written: int | None = None
 
     @property
     def stored_request(self) -> StoredRequest:
@@ -382,3 +384,23 @@ def statuses_of(conn: Connection, export_ids: list[int]) -> dict[int, str]:
         return {}
     rows = conn.execute(select(exports.c.id, exports.c.status).where(exports.c.id.in_(export_ids)))
     return {int(r.id): r.status for r in rows}
+
+
+def record_progress(
+    conn: Connection,
+    export_id: int,
+    *,
+    rows_written: int,
+    row_count_expected: int | None = None,
+) -> bool:
+    """A processing export's progress: rows written so far and, once known, the rows it
+    will have (`row_count_expected` left as stored when None); False if not processing."""
+    values: dict[str, int] = {"rows_written": rows_written}
+    if row_count_expected is not None:
+        values["row_count_expected"] = row_count_expected
+    result = conn.execute(
+        update(exports)
+        .where(exports.c.id == export_id, exports.c.status == PROCESSING)
+        .values(**values)
+    )
+    return result.rowcount == 1

@@ -194,6 +194,9 @@ exports = Table(
     # are then the manifest's, `row_count` and `file_size_bytes` the parts' totals.
     # NULL for an export of one file.
     Column("files", JSON, nullable=True),
+    # While processing: the rows the export will have once planned, and those written so far.
+    Column("row_count_expected", BigInteger, nullable=True),
+    Column("rows_written", BigInteger, nullable=True),
     # User-facing sentence: progress while queued/processing, the reason when failed.
     Column("message", Text, nullable=True),
     Index(None, "status", "id"),

@@ -8,6 +8,7 @@ import pytest
 from dagster import Failure, RunConfig, build_op_context
 
 from exports_pipeline.engine import attribution, extract, hierarchy
+from exports_pipeline.engine.attribution import ExportPlan
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
@@ -98,7 +99,7 @@ def test_split_attribution_reports_rows_and_a_preview(store):
     )
     output = _invoke(split_attribution, {"store": store}, task, extracted, touchpoints)
     expected = attribution.split_attribution(extracted.events, touchpoints, task.request)
-    assert output.value.equals(expected)
+    assert output.value.collect().equals(expected)
     assert output.metadata["rows"].value == expected.height
     preview = output.metadata["preview"].value
     assert preview.splitlines()[0].startswith("| id | event_time_utc | touchpoint_id | source |")
@@ -111,7 +112,8 @@ def test_publish_export_stores_the_file_then_completes_the_export(
     export_id = _processing_export(store)
     rows = pl.DataFrame({"id": [1, 2], "event_name": ["purchase", "sign_up"]})
     resources = {"store": store, "export_storage": export_storage}
-    output = _invoke(publish_export, resources, _task(store, export_id), rows)
+    task = _task(store, export_id)
+    output = _invoke(publish_export, resources, task, ExportPlan.of_rows(rows, task.request))
     summary = output.value
     stored = (files_root / summary["storage_key"]).read_bytes()
     lines = [json.loads(line) for line in gzip.decompress(stored).splitlines()]
@@ -135,7 +137,9 @@ def test_publish_export_discards_its_file_when_the_export_was_settled_meanwhile(
         mark_failed(conn, export_id, message="cancelled")
     resources = {"store": store, "export_storage": export_storage}
     with pytest.raises(Failure, match="is failed; the file was discarded"):
-        _invoke(publish_export, resources, _task(store, export_id), pl.DataFrame({"id": [1]}))
+        task = _task(store, export_id)
+        rows = ExportPlan.of_rows(pl.DataFrame({"id": [1]}), task.request)
+        _invoke(publish_export, resources, task, rows)
     assert not [p for p in files_root.rglob("*") if p.is_file()]
     with store.engine.connect() as conn:
         assert get_export(conn, export_id).message == "cancelled"
@@ -153,7 +157,7 @@ def test_publish_export_discards_every_part_and_the_manifest_when_the_export_was
     task = ExportTask(
         export_id=export_id, space_id=SPACE, timezone="Europe/Berlin", request=request
     )
-    rows = pl.DataFrame({"id": list(range(2_500))})
+    rows = ExportPlan.of_rows(pl.DataFrame({"id": list(range(2_500))}), request)
     resources = {"store": store, "export_storage": export_storage}
     with pytest.raises(Failure, match="is failed; the file was discarded"):
         _invoke(publish_export, resources, task, rows)
@@ -171,7 +175,7 @@ def test_publish_export_stores_parts_then_the_manifest(store, export_storage, fi
     task = ExportTask(
         export_id=export_id, space_id=SPACE, timezone="Europe/Berlin", request=request
     )
-    rows = pl.DataFrame({"id": list(range(2_500))})
+    rows = ExportPlan.of_rows(pl.DataFrame({"id": list(range(2_500))}), request)
     output = _invoke(publish_export, {"store": store, "export_storage": export_storage}, task, rows)
     with store.engine.connect() as conn:
         record = get_export(conn, export_id)

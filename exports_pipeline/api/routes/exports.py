@@ -40,6 +40,7 @@ from exports_pipeline.engine.request import (
 from exports_pipeline.store.exports import (
     COMPLETED,
     FAILED,
+    PROCESSING,
     QUEUED,
     ExportRecord,
     create_export,
@@ -209,6 +210,9 @@ def get_event_export(
             status.manifest_url = status.download_url
     else:
         status.message = record.message or _default_message(record.status)
+        if record.status == PROCESSING and record.row_count_expected is not None:
+            status.row_count_expected = record.row_count_expected
+            status.rows_written = record.rows_written or 0
     return status
 
 
