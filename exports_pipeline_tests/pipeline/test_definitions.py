@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -74,3 +77,21 @@ def test_the_subscription_schedule_is_there_and_runs_by_default(
     schedule = repository.get_schedule_def("subscription_export_schedule")
     assert schedule.job_name == "event_export_job"
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
+
+
+def test_a_run_worker_imports_no_library_it_does_not_use(tmp_path) -> None:
+    # Every run is a new process that loads the code location: an import nobody calls is
+    # paid by every export (benchmarks/README.md, issue 15). S3 storage is not configured
+    # here (botocore's exceptions, 5 ms, classify errors for retries), webhooks are sent
+    # by the daemon's sensor only, the API is another process.
+    code = (
+        "import sys, exports_pipeline.pipeline.definitions as d; d.defs();"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    env = {**os.environ, "EXPORTS_HOME": str(tmp_path)}
+    env.pop("EXPORTS_S3_BUCKET", None)
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "dagster" in loaded and "polars" in loaded
+    assert not {"boto3", "dagster_aws", "httpx", "fastapi", "uvicorn"} & set(loaded)
