@@ -9,7 +9,6 @@ database works).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
+from exports_pipeline.engine.cpus import usable_cpus
 from exports_pipeline.store.columns import SQLITE_TIMESTAMP_PARSE, TIMESTAMP
 
 # Without this the SQLite driver infers a column's type from its first 1024 values and
@@ -43,11 +43,7 @@ def parallel_reads(engine: sa.Engine) -> int:
     """
     if engine.url.get_backend_name() != "sqlite":
         return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(_MAX_PARALLEL_READS, cpus))
+    return min(_MAX_PARALLEL_READS, usable_cpus())
 
 
 def _sqlite_path(engine: sa.Engine) -> str | None:

@@ -8,8 +8,9 @@ block of rows plus the encoded text of the blocks being compressed.
 
 gzip formats: each block is serialised by Polars expressions and compressed as its own gzip
 member (a file of several members is one valid gzip stream); blocks are compressed on a
-small thread pool (zlib releases the GIL) while the next block is serialised. Members carry
-no name and a zero mtime, so identical rows give byte-identical files.
+thread pool, one worker per CPU the process may use (zlib releases the GIL), while the next
+block is serialised. Members carry no name and a zero mtime, so identical rows give
+byte-identical files.
 
 Parquet: one row group per block, written by `pyarrow.parquet.ParquetWriter` with every
 option fixed (zstd level, dictionary, statistics, page sizes, no page index, no Arrow schema
@@ -48,12 +49,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from exports_pipeline.engine.cpus import usable_cpus
+
 # Rows per block (a gzip member, a Parquet row group); 100k typical rows is ~10-30 MB of text.
 BLOCK_ROWS = 100_000
 # zlib level 3: files ~20% larger than level 6 (the gzip default) for a third of the time.
 GZIP_LEVEL = 3
 ZSTD_LEVEL = 3
-_WORKERS = 2
+# gzip members compressed at once: one per CPU the process may use, at most this many (each
+# holds a block's text, ~10-30 MB).
+_MAX_COMPRESSORS = 4
 
 ExportFormat = Literal["ndjson", "csv", "parquet"]
 
@@ -219,13 +224,14 @@ class _GzipEncoder:
         self._out = out
         self._text = text
         self._first = True
-        self._pool = ThreadPoolExecutor(_WORKERS)
+        self._workers = min(_MAX_COMPRESSORS, usable_cpus())
+        self._pool = ThreadPoolExecutor(self._workers)
         self._pending: deque[Future[bytes]] = deque()
 
     def add(self, block: pl.DataFrame) -> None:
         self._pending.append(self._pool.submit(_compress, self._text(block, self._first)))
         self._first = False
-        while len(self._pending) > _WORKERS:
+        while len(self._pending) > self._workers:
             self._out.write(self._pending.popleft().result())
 
     def finish(self) -> None:
