@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-import zlib
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +22,7 @@ from exports_pipeline.engine.write import (
     write_blocks,
     write_export,
 )
+from exports_pipeline_tests.support.delivery import gzip_members
 
 FORMATS = ("ndjson", "csv", "parquet")
 
@@ -43,16 +43,6 @@ def _frame() -> pl.DataFrame:
         },
         schema_overrides={"amount": pl.Decimal(38, 2), "event_time_utc": pl.Datetime("us")},
     )
-
-
-def _members(data: bytes) -> int:
-    count = 0
-    while data:
-        decompressor = zlib.decompressobj(wbits=31)
-        decompressor.decompress(data)
-        data = decompressor.unused_data
-        count += 1
-    return count
 
 
 def test_csv_encoding_quotes_only_where_rfc_4180_needs_it(tmp_path: Path) -> None:
@@ -155,7 +145,7 @@ def test_bytes_depend_on_rows_not_on_input_chunks(tmp_path: Path, fmt: str, chun
 def test_gzip_formats_have_one_member_per_block(tmp_path: Path, fmt: str) -> None:
     rows = pl.concat([_frame()] * 4)  # 12 rows, blocks of 5: 5 + 5 + 2
     write_export(rows, tmp_path / "x", format=fmt, block_rows=5)
-    assert _members((tmp_path / "x").read_bytes()) == 3
+    assert gzip_members((tmp_path / "x").read_bytes()) == 3
 
 
 def test_parquet_has_one_row_group_per_block(tmp_path: Path) -> None:

@@ -6,23 +6,13 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import zlib
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 
 from exports_pipeline.engine.write import write_export
-
-
-def _members(data: bytes) -> int:
-    count = 0
-    while data:
-        decompressor = zlib.decompressobj(wbits=31)
-        decompressor.decompress(data)
-        data = decompressor.unused_data
-        count += 1
-    return count
+from exports_pipeline_tests.support.delivery import gzip_members
 
 
 def test_encoding_of_every_column_type(tmp_path: Path) -> None:
@@ -67,7 +57,7 @@ def test_blocks_become_gzip_members_in_order(tmp_path: Path) -> None:
     rows = pl.DataFrame({"id": list(range(10))})
     result = write_export(rows, tmp_path / "x.gz", block_rows=3)
     data = (tmp_path / "x.gz").read_bytes()
-    assert _members(data) == 4
+    assert gzip_members(data) == 4
     assert gzip.decompress(data).decode() == "".join(f'{{"id":{i}}}\n' for i in range(10))
     assert result.file_size_bytes == len(data)
     assert result.sha256 == hashlib.sha256(data).hexdigest()

@@ -4,9 +4,8 @@ a run that reaches the publish after the cancel leaves no file and cannot comple
 from pathlib import Path
 
 import pytest
-from dagster import DagsterRunStatus, RunConfig, build_sensor_context
+from dagster import DagsterRunStatus, RunConfig
 
-from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
@@ -15,23 +14,12 @@ from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import (
     CANCELLED_MESSAGE,
-    create_export,
     get_export,
     mark_cancelled,
     utcnow,
 )
+from exports_pipeline_tests.support.runs import evaluate_tick, queue_export
 from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
-
-
-def _queued(store: StoreResource, *, created=None) -> int:  # type: ignore[no-untyped-def]
-    with store.engine.begin() as conn:
-        return create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({"date": EXPORT_DATE.isoformat()}),
-            trigger="api",
-            now=created,
-        )
 
 
 def _cancel(store: StoreResource, export_id: int) -> bool:
@@ -42,16 +30,6 @@ def _cancel(store: StoreResource, export_id: int) -> bool:
 def _record(store: StoreResource, export_id: int):  # type: ignore[no-untyped-def]
     with store.engine.connect() as conn:
         return get_export(conn, export_id)
-
-
-def _tick(sensor, test_defs, instance, cursor=None):  # type: ignore[no-untyped-def]
-    with build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        definitions=test_defs,
-        resources={"store": test_defs.resources["store"]},
-    ) as context:
-        return sensor.evaluate_tick(context)
 
 
 def _run(store, export_id, resources, instance):  # type: ignore[no-untyped-def]
@@ -71,19 +49,19 @@ def _files(root: Path) -> list[Path]:
 
 
 def test_a_cancelled_queued_export_is_never_requested(store, test_defs, instance):
-    fresh = _queued(store)
-    stale = _queued(store, created=utcnow().replace(year=2000))
+    fresh = queue_export(store)
+    stale = queue_export(store, created=utcnow().replace(year=2000))
     assert _cancel(store, fresh) and _cancel(store, stale)
     # Neither as a new export nor in the re-sweep of old queued exports without a run.
-    assert _tick(export_request_sensor, test_defs, instance).run_requests == []
-    assert _tick(export_request_sensor, test_defs, instance, cursor="0").run_requests == []
+    assert evaluate_tick(export_request_sensor, test_defs, instance).run_requests == []
+    assert evaluate_tick(export_request_sensor, test_defs, instance, cursor="0").run_requests == []
 
 
 def test_a_run_requested_before_the_cancel_refuses_to_start(
     store, test_defs, resources, instance, files_root
 ):
-    export_id = _queued(store)
-    (request,) = _tick(export_request_sensor, test_defs, instance).run_requests
+    export_id = queue_export(store)
+    (request,) = evaluate_tick(export_request_sensor, test_defs, instance).run_requests
     assert request.run_key == str(export_id)
     _cancel(store, export_id)
     result = _run(store, export_id, resources, instance)
@@ -146,7 +124,7 @@ _STORAGE_OF_TEST: list = []
 def test_a_cancel_racing_the_publish_leaves_no_file_and_no_completion(
     store, instance, files_root, moment
 ):
-    export_id = _queued(store)
+    export_id = queue_export(store)
     racing = _CancelsOnPublish(store, export_id, files_root)
     forbidden = _Forbidden()
     cancels: list[bool] = []
@@ -178,7 +156,7 @@ def test_a_cancel_racing_the_publish_leaves_no_file_and_no_completion(
 
 
 def test_the_status_sensor_terminates_the_runs_of_cancelled_exports(store, test_defs, instance):
-    cancelled, kept = _queued(store), _queued(store)
+    cancelled, kept = queue_export(store), queue_export(store)
     runs = {
         export_id: instance.create_run_for_job(
             job_def=event_export_job,
@@ -188,18 +166,18 @@ def test_the_status_sensor_terminates_the_runs_of_cancelled_exports(store, test_
         for export_id in (cancelled, kept)
     }
     _cancel(store, cancelled)
-    _tick(export_status_sensor, test_defs, instance)
+    evaluate_tick(export_status_sensor, test_defs, instance)
     # Termination went through the instance's run launcher (these runs have no worker to
     # stop, so they stay CANCELING; the daemon test sees a real run end CANCELED).
     assert instance.get_run_by_id(runs[cancelled].run_id).status == DagsterRunStatus.CANCELING
     assert instance.get_run_by_id(runs[kept].run_id).status == DagsterRunStatus.STARTED
-    _tick(export_status_sensor, test_defs, instance)
+    evaluate_tick(export_status_sensor, test_defs, instance)
     assert _record(store, cancelled).status == "cancelled"
     assert _record(store, kept).status == "queued"
 
 
 def test_a_cancelled_export_whose_run_failed_stays_cancelled(store, test_defs, instance):
-    export_id = _queued(store)
+    export_id = queue_export(store)
     instance.create_run_for_job(
         job_def=event_export_job,
         status=DagsterRunStatus.FAILURE,
@@ -207,5 +185,5 @@ def test_a_cancelled_export_whose_run_failed_stays_cancelled(store, test_defs, i
     )
     _cancel(store, export_id)
     for _ in range(2):
-        _tick(export_status_sensor, test_defs, instance)
+        evaluate_tick(export_status_sensor, test_defs, instance)
     assert _record(store, export_id).status == "cancelled"

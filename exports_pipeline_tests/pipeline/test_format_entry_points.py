@@ -5,15 +5,14 @@ import datetime as dt
 import json
 
 import pytest
-from dagster import DagsterInstance, RunConfig, build_schedule_context
+from dagster import RunConfig, build_schedule_context
 from typer.testing import CliRunner
 
 from exports_pipeline.cli import app as cli
 from exports_pipeline.pipeline.config import ExportRequestConfig
-from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
-from exports_pipeline.store.exports import ExportRecord, exports_with_status, get_export
+from exports_pipeline.store.exports import ExportRecord, exports_with_status
+from exports_pipeline_tests.support.runs import run_to_completion
 from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 # (case, the request's file parameters, the format recorded, the part files' names)
@@ -28,18 +27,6 @@ CASES = [
     ("ndjson in parts", {"max_rows_per_file": 5_000}, "ndjson", ["part-00001.ndjson.gz"]),
 ]
 PARAMS = [pytest.param(*case[1:], id=case[0]) for case in CASES]
-
-
-def _run(store: StoreResource, resources: dict, instance: DagsterInstance, **run) -> ExportRecord:
-    result = event_export_job.execute_in_process(
-        partition_key=EXPORT_DATE.isoformat(), resources=resources, instance=instance, **run
-    )
-    assert result.success
-    export_id = result.output_for_node("validate_request").export_id
-    with store.engine.connect() as conn:
-        record = get_export(conn, export_id)
-    assert record is not None and record.status == "completed"
-    return record
 
 
 def _check(record: ExportRecord, files_root, params, fmt, part_names) -> None:
@@ -63,7 +50,7 @@ def test_a_launchpad_run_takes_them_from_its_config(
     store, resources, instance, files_root, params, fmt, part_names
 ):
     config = ExportRequestConfig(space_id=SPACE, **params)
-    record = _run(
+    record = run_to_completion(
         store, resources, instance, run_config=RunConfig(ops={"validate_request": config})
     )
     _check(record, files_root, params, fmt, part_names)
@@ -74,7 +61,7 @@ def test_a_backfill_takes_them_from_its_request_tag(
     store, resources, instance, files_root, params, fmt, part_names
 ):
     tags = {"dagster/backfill": "abcdefgh", "space_id": SPACE, "export_request": json.dumps(params)}
-    record = _run(store, resources, instance, tags=tags)
+    record = run_to_completion(store, resources, instance, tags=tags)
     assert record.trigger == "backfill"
     _check(record, files_root, params, fmt, part_names)
 
@@ -103,7 +90,7 @@ def test_a_subscription_keeps_them_for_its_daily_exports(
         queued = [r for r in exports_with_status(conn, "queued") if r.space_id == SPACE]
     assert len(queued) == 1
     config = ExportRequestConfig(export_id=queued[0].id)
-    record = _run(
+    record = run_to_completion(
         store, resources, instance, run_config=RunConfig(ops={"validate_request": config})
     )
     _check(record, files_root, params, fmt, part_names)

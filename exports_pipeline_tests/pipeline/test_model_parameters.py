@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, RunConfig, build_schedule_context
+from dagster import RunConfig, build_schedule_context
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -15,11 +15,11 @@ from exports_pipeline.api.app import create_app
 from exports_pipeline.cli import app as cli
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
-from exports_pipeline.store.exports import ExportRecord, exports_with_status, get_export
+from exports_pipeline.store.exports import ExportRecord, exports_with_status
 from exports_pipeline.store.keys import create_key
 from exports_pipeline_tests.support.api import EXPORTS, bearer, make_settings
+from exports_pipeline_tests.support.runs import run_to_completion
 from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 # The small store's day: event 1 (100.00) has J = [touch 10 (facebook_ads, 23 h before),
@@ -68,19 +68,6 @@ def _rows(files_root: Path, record: ExportRecord) -> list[tuple[int, int, Decima
     return [(r["id"], r["touchpoint_id"], r["amount"]) for r in lines]
 
 
-def _run(store: StoreResource, resources: dict, instance: DagsterInstance, **run) -> ExportRecord:
-    """Run the job for EXPORT_DATE, which must succeed; the record of its export."""
-    result = event_export_job.execute_in_process(
-        partition_key=EXPORT_DATE.isoformat(), resources=resources, instance=instance, **run
-    )
-    assert result.success
-    export_id = result.output_for_node("validate_request").export_id
-    with store.engine.connect() as conn:
-        record = get_export(conn, export_id)
-    assert record is not None and record.status == "completed"
-    return record
-
-
 @pytest.mark.parametrize(("model", "rows"), PARAMS)
 def test_an_api_export_runs_with_its_model_parameters(
     store, resources, instance, files_root, store_url, tmp_path, model, rows
@@ -93,7 +80,7 @@ def test_an_api_export_runs_with_its_model_parameters(
     assert response.status_code == 202, response.text
     export_id = response.json()["export_id"]
     config = ExportRequestConfig(export_id=export_id)
-    record = _run(
+    record = run_to_completion(
         store, resources, instance, run_config=RunConfig(ops={"validate_request": config})
     )
     assert record.id == export_id
@@ -106,7 +93,7 @@ def test_a_launchpad_run_takes_the_parameters_from_its_config(
     store, resources, instance, files_root, model, rows
 ):
     config = ExportRequestConfig(space_id=SPACE, **BASE, **model)
-    record = _run(
+    record = run_to_completion(
         store, resources, instance, run_config=RunConfig(ops={"validate_request": config})
     )
     assert (record.trigger, record.params) == ("ui", {"query_mode": "profile", **BASE, **model})
@@ -146,7 +133,7 @@ def test_a_backfill_takes_the_parameters_from_its_request_tag(
         "space_id": SPACE,
         "export_request": json.dumps({**BASE, **model}),
     }
-    record = _run(store, resources, instance, tags=tags)
+    record = run_to_completion(store, resources, instance, tags=tags)
     assert (record.trigger, record.params) == (
         "backfill",
         {"query_mode": "profile", **BASE, **model},
@@ -182,7 +169,7 @@ def test_a_subscription_keeps_the_parameters_for_its_daily_exports(
         ("schedule", EXPORT_DATE, {"query_mode": "profile", **BASE, **model})
     ]
     config = ExportRequestConfig(export_id=queued[0].id)
-    record = _run(
+    record = run_to_completion(
         store, resources, instance, run_config=RunConfig(ops={"validate_request": config})
     )
     assert _rows(files_root, record) == _expected(rows)

@@ -5,34 +5,14 @@ import datetime as dt
 import threading
 
 import pytest
-from dagster import DagsterRunStatus, build_sensor_context
+from dagster import DagsterRunStatus
 
 from exports_pipeline.clock import utcnow
-from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline import sensors
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.pipeline.sensors import export_request_sensor
-from exports_pipeline.store.exports import create_export
-from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
-
-
-def _queue(store: StoreResource, *, created: dt.datetime | None = None) -> int:
-    with store.engine.begin() as conn:
-        return create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({"date": EXPORT_DATE.isoformat()}),
-            trigger="api",
-            now=created,
-        )
-
-
-def _tick(test_defs, instance, store: StoreResource, cursor: str | None = None):  # type: ignore[no-untyped-def]
-    with build_sensor_context(
-        instance=instance, cursor=cursor, definitions=test_defs, resources={"store": store}
-    ) as context:
-        return export_request_sensor.evaluate_tick(context)
+from exports_pipeline_tests.support.runs import evaluate_tick, queue_export
 
 
 def _waiting(store: StoreResource, seconds: float) -> StoreResource:
@@ -57,9 +37,9 @@ def test_a_tick_waits_for_the_first_queued_export(
     waiting = _waiting(store, wait)
     queued: list[int] = []
     if queue_after is not None:
-        timer = threading.Timer(queue_after, lambda: queued.append(_queue(store)))
+        timer = threading.Timer(queue_after, lambda: queued.append(queue_export(store)))
         timer.start()
-    tick = _tick(test_defs, instance, waiting)
+    tick = evaluate_tick(export_request_sensor, test_defs, instance, store=waiting)
     if queue_after is not None:
         timer.join()
     assert [r.run_key for r in tick.run_requests] == ([str(queued[0])] if expect_run else [])
@@ -72,8 +52,8 @@ def test_stale_exports_are_checked_in_one_run_query(
     store, test_defs, instance, monkeypatch, old_with_runs, old_without_runs
 ):
     long_ago = utcnow() - dt.timedelta(minutes=5)
-    launched = [_queue(store, created=long_ago) for _ in range(old_with_runs)]
-    orphans = [_queue(store, created=long_ago) for _ in range(old_without_runs)]
+    launched = [queue_export(store, created=long_ago) for _ in range(old_with_runs)]
+    orphans = [queue_export(store, created=long_ago) for _ in range(old_without_runs)]
     for export_id in launched:
         instance.create_run_for_job(
             job_def=event_export_job,
@@ -89,7 +69,7 @@ def test_stale_exports_are_checked_in_one_run_query(
 
     monkeypatch.setattr(type(instance), "get_runs", counting_get_runs)
     cursor = str(max(launched + orphans))
-    tick = _tick(test_defs, instance, store, cursor=cursor)
+    tick = evaluate_tick(export_request_sensor, test_defs, instance, cursor, store=store)
     assert sorted(r.run_key for r in tick.run_requests) == sorted(str(i) for i in orphans)
     assert len(calls) == 1
 
@@ -98,14 +78,14 @@ def test_new_exports_behind_a_full_page_of_queued_ones_are_requested(
     store, test_defs, instance, monkeypatch
 ):
     monkeypatch.setattr(sensors, "BATCH", 3)
-    backlog = [_queue(store) for _ in range(3)]  # runs created, waiting in Dagster's queue
+    backlog = [queue_export(store) for _ in range(3)]  # runs created, waiting in Dagster's queue
     for export_id in backlog:
         instance.create_run_for_job(
             job_def=event_export_job,
             status=DagsterRunStatus.NOT_STARTED,
             tags={"export_id": str(export_id)},
         )
-    new = [_queue(store) for _ in range(2)]
-    tick = _tick(test_defs, instance, store, cursor=str(backlog[-1]))
+    new = [queue_export(store) for _ in range(2)]
+    tick = evaluate_tick(export_request_sensor, test_defs, instance, str(backlog[-1]), store=store)
     assert [r.run_key for r in tick.run_requests] == [str(i) for i in new]
     assert tick.cursor == str(new[-1])

@@ -4,43 +4,21 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterRunStatus, build_sensor_context
+from dagster import DagsterRunStatus
 
 from exports_pipeline.clock import utcnow
-from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.sensors import export_request_sensor
-from exports_pipeline.store.exports import create_export, get_export
+from exports_pipeline.store.exports import get_export
 from exports_pipeline.store.schema import exports
+from exports_pipeline_tests.support.runs import evaluate_tick, queue_export
 from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
 
 
-def _queue(store, date: dt.date, *, params=None, trigger="api", created=None) -> int:
-    with store.engine.begin() as conn:
-        return create_export(
-            conn,
-            space_id=SPACE,
-            request=parse_export_request({**(params or {}), "date": date.isoformat()}),
-            trigger=trigger,
-            now=created,
-        )
-
-
-def _tick(test_defs, instance, cursor=None):
-    with build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        definitions=test_defs,
-        resources={"store": test_defs.resources["store"]},
-    ) as context:
-        # evaluate_tick resolves run requests against the job: partition keys are validated.
-        return export_request_sensor.evaluate_tick(context)
-
-
 def test_queued_exports_become_run_requests_keyed_by_export_id(store, test_defs, instance):
-    first = _queue(store, EXPORT_DATE, params=ATTRIBUTED)
-    second = _queue(store, EXPORT_DATE - dt.timedelta(days=1), trigger="schedule")
-    tick = _tick(test_defs, instance)
+    first = queue_export(store, date=EXPORT_DATE, params=ATTRIBUTED)
+    second = queue_export(store, date=EXPORT_DATE - dt.timedelta(days=1), trigger="schedule")
+    tick = evaluate_tick(export_request_sensor, test_defs, instance)
     assert [r.run_key for r in tick.run_requests] == [str(first), str(second)]
     assert [r.partition_key for r in tick.run_requests] == ["2026-03-10", "2026-03-09"]
     request = tick.run_requests[0]
@@ -55,13 +33,13 @@ def test_queued_exports_become_run_requests_keyed_by_export_id(store, test_defs,
 
 
 def test_the_cursor_hands_each_export_out_once(store, test_defs, instance):
-    _queue(store, EXPORT_DATE)
-    tick = _tick(test_defs, instance)
-    again = _tick(test_defs, instance, cursor=tick.cursor)
+    queue_export(store, date=EXPORT_DATE)
+    tick = evaluate_tick(export_request_sensor, test_defs, instance)
+    again = evaluate_tick(export_request_sensor, test_defs, instance, cursor=tick.cursor)
     assert again.run_requests == []
     assert again.cursor == tick.cursor
-    newer = _queue(store, EXPORT_DATE)
-    third = _tick(test_defs, instance, cursor=tick.cursor)
+    newer = queue_export(store, date=EXPORT_DATE)
+    third = evaluate_tick(export_request_sensor, test_defs, instance, cursor=tick.cursor)
     assert [r.run_key for r in third.run_requests] == [str(newer)]
 
 
@@ -71,10 +49,10 @@ def test_the_cursor_hands_each_export_out_once(store, test_defs, instance):
 def test_an_export_that_cannot_be_a_run_is_failed_and_the_tick_goes_on(
     store, test_defs, instance, bad_date
 ):
-    good_before = _queue(store, EXPORT_DATE)
-    bad = _queue(store, bad_date)
-    good_after = _queue(store, EXPORT_DATE)
-    tick = _tick(test_defs, instance)
+    good_before = queue_export(store, date=EXPORT_DATE)
+    bad = queue_export(store, date=bad_date)
+    good_after = queue_export(store, date=EXPORT_DATE)
+    tick = evaluate_tick(export_request_sensor, test_defs, instance)
     assert [r.run_key for r in tick.run_requests] == [str(good_before), str(good_after)]
     assert tick.cursor == str(good_after)
     with store.engine.connect() as conn:
@@ -84,8 +62,8 @@ def test_an_export_that_cannot_be_a_run_is_failed_and_the_tick_goes_on(
 
 
 def test_a_run_request_runs_the_job_to_completion(store, test_defs, instance):
-    export_id = _queue(store, EXPORT_DATE, params=ATTRIBUTED)
-    (request,) = _tick(test_defs, instance).run_requests
+    export_id = queue_export(store, date=EXPORT_DATE, params=ATTRIBUTED)
+    (request,) = evaluate_tick(export_request_sensor, test_defs, instance).run_requests
     result = test_defs.get_job_def(event_export_job.name).execute_in_process(
         partition_key=request.partition_key,
         run_config=request.run_config,
@@ -99,8 +77,8 @@ def test_a_run_request_runs_the_job_to_completion(store, test_defs, instance):
 
 def test_a_stale_queued_export_without_a_run_is_requested_again(store, test_defs, instance):
     long_ago = utcnow() - dt.timedelta(minutes=5)
-    orphan = _queue(store, EXPORT_DATE, created=long_ago)
-    launched = _queue(store, EXPORT_DATE, created=long_ago)
+    orphan = queue_export(store, date=EXPORT_DATE, created=long_ago)
+    launched = queue_export(store, date=EXPORT_DATE, created=long_ago)
     instance.create_run_for_job(
         job_def=event_export_job,
         status=DagsterRunStatus.NOT_STARTED,
@@ -108,7 +86,7 @@ def test_a_stale_queued_export_without_a_run_is_requested_again(store, test_defs
     )
     # The cursor is past both (a previous tick handed them out), yet only the orphan
     # has no run: the daemon stopped before creating it.
-    tick = _tick(test_defs, instance, cursor=str(launched))
+    tick = evaluate_tick(export_request_sensor, test_defs, instance, cursor=str(launched))
     assert [r.run_key for r in tick.run_requests] == [str(orphan)]
 
 
@@ -128,8 +106,8 @@ def test_stored_params_that_no_longer_parse_fail_the_export_not_the_tick(
             )
             .returning(exports.c.id)
         ).scalar_one()
-    good = _queue(store, EXPORT_DATE)
-    tick = _tick(test_defs, instance)
+    good = queue_export(store, date=EXPORT_DATE)
+    tick = evaluate_tick(export_request_sensor, test_defs, instance)
     assert [r.run_key for r in tick.run_requests] == [str(good)]
     with store.engine.connect() as conn:
         record = get_export(conn, broken)
@@ -138,6 +116,6 @@ def test_stored_params_that_no_longer_parse_fail_the_export_not_the_tick(
 
 
 def test_a_run_request_carries_the_export_id_only(store, test_defs, instance):
-    export_id = _queue(store, EXPORT_DATE, params=ATTRIBUTED)
-    (request,) = _tick(test_defs, instance).run_requests
+    export_id = queue_export(store, date=EXPORT_DATE, params=ATTRIBUTED)
+    (request,) = evaluate_tick(export_request_sensor, test_defs, instance).run_requests
     assert request.run_config["ops"] == {"validate_request": {"config": {"export_id": export_id}}}

@@ -30,7 +30,6 @@ from dagster import (
     mem_io_manager,
 )
 
-from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import (
     STORAGE_FULL,
@@ -43,26 +42,19 @@ from exports_pipeline.pipeline.resources import (
     ExportStorageResource,
     StoreResource,
 )
-from exports_pipeline.store.exports import create_export, get_export
+from exports_pipeline.store.exports import get_export
 from exports_pipeline_tests.support.faults import (
     BackendTerminator,
     fault_proxy,
     tiny_full_tmpfs,
 )
+from exports_pipeline_tests.support.runs import queue_export
 from exports_pipeline_tests.support.s3 import BUCKET
-from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
+from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE
 
 FAST_RETRY = RetryPolicy(max_retries=3, delay=0.05, backoff=Backoff.EXPONENTIAL)
 ATTEMPTS = FAST_RETRY.max_retries + 1
 fast_job = build_export_job(storage_retry=FAST_RETRY, store_retry=FAST_RETRY)
-
-
-def _queued_export(store: StoreResource, params: dict | None = None) -> int:
-    body = {**(params or {}), "date": EXPORT_DATE.isoformat()}
-    with store.engine.begin() as conn:
-        return create_export(
-            conn, space_id=SPACE, request=parse_export_request(body), trigger="api"
-        )
 
 
 def _run(store, instance: DagsterInstance, export_storage, export_id: int):  # type: ignore[no-untyped-def]
@@ -123,7 +115,7 @@ def test_s3_5xx_is_retried_with_backoff_then_completes_or_fails_with_nothing_sto
 ):
     proxy, resource = flaky_s3
     proxy.status, proxy.fail_writes = status, fail_writes
-    export_id = _queued_export(store)
+    export_id = queue_export(store)
     # The status each attempt finds when it writes: a retried attempt leaves it processing.
     statuses: list[str] = []
     proxy.on_write = lambda: statuses.append(_record(store, export_id).status)
@@ -171,7 +163,7 @@ def test_a_dropped_store_connection_is_retried_then_completes_or_fails_at_the_la
 ):
     if store_backend != "postgresql":
         pytest.skip("terminating a server backend needs PostgreSQL")
-    export_id = _queued_export(store, params)
+    export_id = queue_export(store, params)
     # The status each terminated query's attempt left: a retried one leaves it processing.
     statuses: list[str] = []
     killer = BackendTerminator(
@@ -208,7 +200,7 @@ def test_a_dropped_store_connection_is_retried_then_completes_or_fails_at_the_la
 
 
 def _assert_fails_at_once_with(store, instance, root: Path, message: str, what: str) -> None:  # type: ignore[no-untyped-def]
-    export_id = _queued_export(store)
+    export_id = queue_export(store)
     result = _run(store, instance, _local_storage(root), export_id)
     record = _record(store, export_id)
     attempts = _attempts(instance, result.run_id, "publish_export")

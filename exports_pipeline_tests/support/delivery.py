@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,17 @@ def ndjson_text_rows(data: bytes) -> list[dict[str, str | None]]:
     lines = gzip.decompress(data).decode().splitlines()
     rows = [json.loads(line, parse_float=str, parse_int=str) for line in lines]
     return [{key: _text(value) for key, value in row.items()} for row in rows]
+
+
+def gzip_members(data: bytes) -> int:
+    """How many gzip members `data` holds (the writer makes one per block of rows)."""
+    count = 0
+    while data:
+        decompressor = zlib.decompressobj(wbits=31)
+        decompressor.decompress(data)
+        data = decompressor.unused_data
+        count += 1
+    return count
 
 
 def text_rows(format: str, data: bytes) -> list[dict[str, str | None]]:

@@ -1,0 +1,66 @@
+"""Exports queued, sensor ticks and job runs the way the pipeline makes them, for the
+pipeline's tests (on the small store of `support.small_store`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from dagster import DagsterInstance, Definitions, SensorDefinition, build_sensor_context
+from dagster._core.definitions.sensor_definition import SensorExecutionData
+
+from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.pipeline.job import event_export_job
+from exports_pipeline.pipeline.resources import StoreResource
+from exports_pipeline.store.exports import ExportRecord, create_export, get_export
+from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
+
+
+def queue_export(
+    store: StoreResource,
+    params: dict[str, Any] | None = None,
+    *,
+    date: dt.date = EXPORT_DATE,
+    trigger: str = "api",
+    created: dt.datetime | None = None,
+) -> int:
+    """An export of the small store's space queued as the API queues it (the request
+    validated, then stored); its id."""
+    request = parse_export_request({**(params or {}), "date": date.isoformat()})
+    with store.engine.begin() as conn:
+        return create_export(conn, space_id=SPACE, request=request, trigger=trigger, now=created)
+
+
+def evaluate_tick(
+    sensor: SensorDefinition,
+    definitions: Definitions,
+    instance: DagsterInstance,
+    cursor: str | None = None,
+    *,
+    store: StoreResource | None = None,
+) -> SensorExecutionData:
+    """One tick of `sensor` with the store of `definitions` (or `store`); run requests are
+    resolved against the job, so their partition keys are validated."""
+    with build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=definitions,
+        resources={"store": store or definitions.resources["store"]},
+    ) as context:
+        return sensor.evaluate_tick(context)
+
+
+def run_to_completion(
+    store: StoreResource, resources: dict, instance: DagsterInstance, **run: Any
+) -> ExportRecord:
+    """Run the export job for EXPORT_DATE, which must succeed; the record of its export,
+    which must be completed."""
+    result = event_export_job.execute_in_process(
+        partition_key=EXPORT_DATE.isoformat(), resources=resources, instance=instance, **run
+    )
+    assert result.success
+    export_id = result.output_for_node("validate_request").export_id
+    with store.engine.connect() as conn:
+        record = get_export(conn, export_id)
+    assert record is not None and record.status == "completed"
+    return record
