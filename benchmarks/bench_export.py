@@ -251,9 +251,9 @@ def _import_drivers() -> None:
 
 
 def run_engine(events: int, scenario: str) -> dict[str, Any]:
-    from exports_pipeline.engine.attribution import plan_export
     from exports_pipeline.engine.extract import extract_events
     from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
+    from exports_pipeline.engine.plan import plan_export
     from exports_pipeline.engine.request import parse_export_request
     from exports_pipeline.engine.write import write_blocks, write_export
     from exports_pipeline.store.db import make_engine
@@ -381,7 +381,7 @@ def run_engine(events: int, scenario: str) -> dict[str, Any]:
 
 def _duckdb_sql(request: Any) -> str:
     """The export as one DuckDB query over `events`, `touchpoints` and the hierarchy."""
-    from exports_pipeline.engine.attribution import output_columns
+    from exports_pipeline.engine.plan import output_columns
 
     columns = output_columns(request)
     key = "company_id" if request.query_mode == "company" else "profile_id"

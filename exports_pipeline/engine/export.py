@@ -16,9 +16,9 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from exports_pipeline.engine.attribution import SLICE_ROWS, ExportPlan, ExportRows, plan_export
 from exports_pipeline.engine.extract import Span, day_spans, extract_events
 from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
+from exports_pipeline.engine.plan import SLICE_ROWS, ExportPlan, ExportRows, plan_export
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.engine.write import WriteResult, write_blocks
 

@@ -25,9 +25,9 @@ from dagster import (
     op,
 )
 
-from exports_pipeline.engine import attribution, export, extract, hierarchy
-from exports_pipeline.engine.attribution import ExportRows
+from exports_pipeline.engine import export, extract, hierarchy
 from exports_pipeline.engine.extract import Extracted
+from exports_pipeline.engine.plan import ExportRows, ExportTooLarge, check_row_limit, plan_export
 from exports_pipeline.engine.request import (
     ExportRequest,
     InvalidExportRequest,
@@ -320,12 +320,12 @@ def split_attribution(
                 spans=extracted.spans,
             )
         else:
-            plan = attribution.plan_export(extracted.events, touchpoints, task.request)
+            plan = plan_export(extracted.events, touchpoints, task.request)
         # The first rows only: at most PREVIEW_ROWS credited rows are made here.
         preview = next(plan.blocks(PREVIEW_ROWS), plan.schema.to_frame())
     try:
-        attribution.check_row_limit(plan.row_count, store.max_export_rows, task.request)
-    except attribution.ExportTooLarge as exc:
+        check_row_limit(plan.row_count, store.max_export_rows, task.request)
+    except ExportTooLarge as exc:
         context.log.error(f"export {task.export_id}: {exc}")
         raise _fail(store, task.export_id, str(exc)) from None
     with store.engine.begin() as conn:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from exports_pipeline.engine.attribution import plan_export
 from exports_pipeline.engine.export import plan_day, run_export
 from exports_pipeline.engine.extract import extract_events
 from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
+from exports_pipeline.engine.plan import plan_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
 from exports_pipeline_tests.support import oracle

@@ -8,7 +8,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from exports_pipeline.engine.attribution import output_columns, split_attribution
+from exports_pipeline.engine.attribution import split_attribution
+from exports_pipeline.engine.plan import output_columns
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline_tests.support import oracle
 from exports_pipeline_tests.support.frames import (

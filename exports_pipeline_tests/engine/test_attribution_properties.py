@@ -10,8 +10,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exports_pipeline.engine import attribution
-from exports_pipeline.engine.attribution import split_attribution
+from exports_pipeline.engine.attribution import credited_touchpoints, split_attribution
+from exports_pipeline.engine.plan import assemble_rows
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
 from exports_pipeline_tests.support import oracle
@@ -41,8 +41,8 @@ def journey_credits(
     """Every credited touchpoint of every event, before the filter on `sources`, in SPEC
     order: `event_id`, `jpos`, `credit_cents` and the touchpoint's columns (its `id` as
     `touchpoint_id`): the engine's own credit step, seen before the export keeps rows."""
-    ordered, credited = attribution._credited(events, touchpoints, request, exported_only=False)
-    rows = attribution._assemble(events, ordered, credited, event_columns=["id"])
+    ordered, credited = credited_touchpoints(events, touchpoints, request, exported_only=False)
+    rows = assemble_rows(events, ordered, credited, event_columns=["id"])
     return rows.rename({"id": "event_id"})
 
 

@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from exports_pipeline.engine.attribution import plan_export
 from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.extract import (
     EVENT_SCHEMA,
@@ -20,6 +19,7 @@ from exports_pipeline.engine.extract import (
     extract_events,
     with_schema,
 )
+from exports_pipeline.engine.plan import plan_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.engine.write import write_blocks
 from exports_pipeline.store import schema

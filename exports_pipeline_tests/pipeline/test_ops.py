@@ -8,7 +8,7 @@ import pytest
 from dagster import Failure, RunConfig, build_op_context
 
 from exports_pipeline.engine import attribution, extract, hierarchy
-from exports_pipeline.engine.attribution import ExportPlan
+from exports_pipeline.engine.plan import ExportPlan
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
