@@ -38,13 +38,49 @@ def space_tables(
     first_day: dt.date,
     days: int,
 ) -> dict[str, pl.DataFrame]:
+    """The rows of demo space `number` (`event_count` events over `days` days from
+    `first_day`), table by table; events and touchpoints keep their `_seq` column."""
     window_start = dt.datetime.combine(first_day, dt.time())
     platforms = _paid_platforms(rng)
     hierarchy = _ad_hierarchy(rng, space, platforms)
     profile_count = max(1, math.ceil(event_count * 0.7))
     company_count = max(1, profile_count // 6)
+    profiles = _profiles(rng, space, profile_count, company_count)
+    events = _events(rng, number, space, event_count, profile_count, window_start, days)
+    events = events.join(
+        profiles.select(pl.col("id").alias("profile_id"), "company_id"),
+        on="profile_id",
+        maintain_order="left",
+    )
+    touchpoints = _touchpoints(
+        rng, space, profiles, events, platforms, hierarchy, window_start, days
+    )
+    return {
+        "spaces": _space_row(space),
+        "companies": _companies(space, company_count),
+        "profiles": profiles,
+        "event_configs": _event_configs(space, number),
+        "events": events,
+        "touchpoints": touchpoints,
+        **hierarchy,
+    }
 
-    companies = pl.DataFrame(
+
+def _space_row(space: DemoSpace) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "id": space.id,
+                "name": space.name,
+                "timezone": space.timezone,
+                "subscription_active": space.subscription_active,
+            }
+        ]
+    )
+
+
+def _companies(space: DemoSpace, company_count: int) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "id": [f"{space.id}-c{i}" for i in range(company_count)],
             "space_id": space.id,
@@ -55,9 +91,15 @@ def space_tables(
             ],
         }
     )
+
+
+def _profiles(
+    rng: np.random.Generator, space: DemoSpace, profile_count: int, company_count: int
+) -> pl.DataFrame:
+    """About half the profiles belong to a company."""
     in_company = rng.random(profile_count) < 0.5
     company_of = rng.integers(0, company_count, profile_count)
-    profiles = pl.DataFrame(
+    return pl.DataFrame(
         {
             "_index": np.arange(profile_count),
             "_company": np.where(in_company, company_of, -1),
@@ -70,16 +112,10 @@ def space_tables(
         .alias("company_id"),
     )
 
-    events = _events(rng, number, space, event_count, profile_count, window_start, days)
-    events = events.join(
-        profiles.select(pl.col("id").alias("profile_id"), "company_id"),
-        on="profile_id",
-        maintain_order="left",
-    )
-    touchpoints = _touchpoints(
-        rng, space, profiles, events, platforms, hierarchy, window_start, days
-    )
-    event_configs = pl.DataFrame(
+
+def _event_configs(space: DemoSpace, number: int) -> pl.DataFrame:
+    """The configured names of custom events; the first space also names a standard event."""
+    return pl.DataFrame(
         {
             "space_id": space.id,
             "event_name": list(CONFIGURED_NAMES) + (["purchase"] if number == 0 else []),
@@ -87,25 +123,6 @@ def space_tables(
             + (["Order placed"] if number == 0 else []),
         }
     )
-    spaces = pl.DataFrame(
-        [
-            {
-                "id": space.id,
-                "name": space.name,
-                "timezone": space.timezone,
-                "subscription_active": space.subscription_active,
-            }
-        ]
-    )
-    return {
-        "spaces": spaces,
-        "companies": companies,
-        "profiles": profiles,
-        "event_configs": event_configs,
-        "events": events,
-        "touchpoints": touchpoints,
-        **hierarchy,
-    }
 
 
 def _paid_platforms(rng: np.random.Generator) -> list[str]:
@@ -169,32 +186,7 @@ def _events(
     days: int,
 ) -> pl.DataFrame:
     names = [name for name, _, _ in EVENT_MIX]
-    shares = np.array([share for _, share, _ in EVENT_MIX])
-    name_index = rng.choice(len(names), size=count, p=shares / shares.sum())
-    monetary = np.array([money for _, _, money in EVENT_MIX])[name_index]
-    # A few profiles convert often, most once or twice.
-    profile_index = np.floor(profile_count * rng.random(count) ** 1.4).astype(np.int64)
-    offset_ms = rng.integers(0, days * 86_400_000, count)
-    cents = np.round(np.exp(rng.normal(math.log(6_000), 0.9, count))).astype(np.int64) + 100
-    refund = rng.random(count) < 0.02
-    cents = np.where(refund, -cents, cents)
-    upsell_purchase = rng.random(count) < 0.08
-    has_url = rng.random(count) < 0.8
-    order_number = rng.permutation(count) + 1001
-    frame = pl.DataFrame(
-        {
-            "_seq": np.arange(count),
-            "_name": name_index,
-            "_monetary": monetary,
-            "_profile": profile_index,
-            "_offset_ms": offset_ms,
-            "_cents": cents,
-            "_upsell": upsell_purchase,
-            "_has_url": has_url,
-            "_order": order_number,
-        },
-        schema_overrides={"_name": pl.UInt32},
-    )
+    frame = _event_draws(rng, names, count, profile_count, days)
     event_name = pl.col("_name").replace_strict(
         list(range(len(names))), names, return_dtype=pl.String
     )
@@ -220,6 +212,39 @@ def _events(
         .alias("order_id"),
         pl.when(ordered).then(pl.format("#{}", pl.col("_order"))).alias("order_name"),
         pl.when(pl.col("_has_url")).then(url).alias("event_url"),
+    )
+
+
+def _event_draws(
+    rng: np.random.Generator, names: list[str], count: int, profile_count: int, days: int
+) -> pl.DataFrame:
+    """The random parts of `count` events, one row each: the index of its name in `names`
+    (drawn by `EVENT_MIX`'s shares), its profile, time offset, amount and flags."""
+    shares = np.array([share for _, share, _ in EVENT_MIX])
+    name_index = rng.choice(len(names), size=count, p=shares / shares.sum())
+    monetary = np.array([money for _, _, money in EVENT_MIX])[name_index]
+    # A few profiles convert often, most once or twice.
+    profile_index = np.floor(profile_count * rng.random(count) ** 1.4).astype(np.int64)
+    offset_ms = rng.integers(0, days * 86_400_000, count)
+    cents = np.round(np.exp(rng.normal(math.log(6_000), 0.9, count))).astype(np.int64) + 100
+    refund = rng.random(count) < 0.02
+    cents = np.where(refund, -cents, cents)
+    upsell_purchase = rng.random(count) < 0.08
+    has_url = rng.random(count) < 0.8
+    order_number = rng.permutation(count) + 1001
+    return pl.DataFrame(
+        {
+            "_seq": np.arange(count),
+            "_name": name_index,
+            "_monetary": monetary,
+            "_profile": profile_index,
+            "_offset_ms": offset_ms,
+            "_cents": cents,
+            "_upsell": upsell_purchase,
+            "_has_url": has_url,
+            "_order": order_number,
+        },
+        schema_overrides={"_name": pl.UInt32},
     )
 
 
@@ -266,13 +291,52 @@ def _touchpoints(
     window_start: dt.datetime,
     days: int,
 ) -> pl.DataFrame:
-    profile_count = profiles.height
+    """Each profile's journey of touchpoints before its anchor, with ties and touches at
+    exactly an event's time, at most `MAX_JOURNEY` a profile."""
+    anchor = _journey_anchors(rng, profiles, events, window_start, days)
+    owner = _journey_owners(rng, profiles.height)
+    total = int(owner.size)
+    # Skewed towards the conversion: most touches in the last weeks, a tail to 180 days.
+    before_s = np.floor(JOURNEY_DAYS * 86_400 * rng.random(total) ** 2.5).astype(np.int64)
+
+    sources, probabilities = _source_table(rng, platforms)
+    source_index = rng.choice(len(sources), size=total, p=probabilities)
+    ad_id = _touch_ad_ids(rng, hierarchy["ads"]["ad_id"], platforms, sources, source_index)
+    touches = pl.DataFrame(
+        {"_seq": np.arange(total), "_owner": owner, "_before_s": before_s}
+    ).select(
+        "_seq",
+        pl.lit(space.id).alias("space_id"),
+        pl.format("{}-p{}", pl.lit(space.id), pl.col("_owner")).alias("profile_id"),
+        pl.Series("source", sources).gather(source_index),
+        (anchor.gather(owner) - pl.duration(seconds=pl.col("_before_s"))).alias("touch_time_utc"),
+        ad_id,
+    )
+    touches = _with_ties(rng, touches)
+    exact = _exact_time_touches(rng, events, first_seq=total)
+    # Keep every journey within MAX_JOURNEY touches, also with the exact-time ones added.
+    return (
+        pl.concat([touches, exact])
+        .sort("profile_id", "touch_time_utc", "_seq")
+        .filter(pl.int_range(0, pl.len()).over("profile_id") < MAX_JOURNEY)
+    )
+
+
+def _journey_anchors(
+    rng: np.random.Generator,
+    profiles: pl.DataFrame,
+    events: pl.DataFrame,
+    window_start: dt.datetime,
+    days: int,
+) -> pl.Series:
+    """The time each profile's journey ends, to the second, in the order of `profiles`."""
     start = pl.lit(window_start).cast(TIMESTAMP)
+    fallback_ms = rng.integers(0, days * 86_400_000, profiles.height)
     # The profile's last conversion anchors its journey; visitors who never converted
     # get an anchor somewhere in the window.
-    anchor = (
+    return (
         profiles.select(pl.col("id").alias("profile_id"))
-        .with_columns(pl.Series("_fallback_ms", rng.integers(0, days * 86_400_000, profile_count)))
+        .with_columns(pl.Series("_fallback_ms", fallback_ms))
         .join(
             events.group_by("profile_id").agg(pl.col("event_time_utc").max().alias("_last")),
             on="profile_id",
@@ -285,20 +349,27 @@ def _touchpoints(
             .alias("_anchor")
         )["_anchor"]
     )
+
+
+def _journey_owners(rng: np.random.Generator, profile_count: int) -> np.ndarray:
+    """The profile index of every touch: each profile repeated its journey's length times
+    (0 to `MAX_JOURNEY`; about one profile in eight has none)."""
     journey = rng.binomial(MAX_JOURNEY, 0.38, profile_count)
     journey = np.where(rng.random(profile_count) < 0.12, 0, journey)
-    owner = np.repeat(np.arange(profile_count), journey)
-    total = int(owner.size)
-    # Skewed towards the conversion: most touches in the last weeks, a tail to 180 days.
-    before_s = np.floor(JOURNEY_DAYS * 86_400 * rng.random(total) ** 2.5).astype(np.int64)
+    return np.repeat(np.arange(profile_count), journey)
 
-    sources, probabilities = _source_table(rng, platforms)
-    source_index = rng.choice(len(sources), size=total, p=probabilities)
-    roll = rng.random(total)
-    pick = rng.random(total)
 
+def _touch_ad_ids(
+    rng: np.random.Generator,
+    ads: pl.Series,
+    platforms: list[str],
+    sources: list[str],
+    source_index: np.ndarray,
+) -> pl.Series:
+    """The `ad_id` of every touch (its source is `sources[source_index]`)."""
+    roll = rng.random(source_index.size)
+    pick = rng.random(source_index.size)
     # Paid touches point at a random ad of their platform, a few at none or an unknown one.
-    ads = hierarchy["ads"]["ad_id"]
     ad_platform = ads.str.extract(r"^([a-z]+)-", 1)
     ad_start = {p: int(ad_platform.eq(p).arg_true()[0]) for p in platforms}
     ad_count = {p: int(ad_platform.eq(p).sum()) for p in platforms}
@@ -310,7 +381,7 @@ def _touchpoints(
     length = np.array([ad_count[p] for p in platforms] + [1])[platform_of]
     chosen = first + np.floor(pick * length).astype(np.int64)
     platform_names = pl.Series([*platforms, ""]).gather(platform_of)
-    ad_id = (
+    return (
         pl.DataFrame(
             {
                 "_paid": paid,
@@ -330,42 +401,36 @@ def _touchpoints(
         )
         .to_series()
     )
-    touches = pl.DataFrame(
-        {"_seq": np.arange(total), "_owner": owner, "_before_s": before_s}
-    ).select(
-        "_seq",
-        pl.lit(space.id).alias("space_id"),
-        pl.format("{}-p{}", pl.lit(space.id), pl.col("_owner")).alias("profile_id"),
-        pl.Series("source", sources).gather(source_index),
-        (anchor.gather(owner) - pl.duration(seconds=pl.col("_before_s"))).alias("touch_time_utc"),
-        ad_id,
-    )
-    # Ties: some touches share the time of the profile's previous touch.
-    touches = touches.sort("profile_id", "touch_time_utc", "_seq").with_columns(
+
+
+def _with_ties(rng: np.random.Generator, touches: pl.DataFrame) -> pl.DataFrame:
+    """`touches` sorted by profile and time; some share the time of the profile's previous
+    touch."""
+    return touches.sort("profile_id", "touch_time_utc", "_seq").with_columns(
         pl.when(
-            (pl.Series(rng.random(total)) < 0.02)
+            (pl.Series(rng.random(touches.height)) < 0.02)
             & (pl.col("profile_id") == pl.col("profile_id").shift(1))
         )
         .then(pl.col("touch_time_utc").shift(1))
         .otherwise(pl.col("touch_time_utc"))
         .alias("touch_time_utc")
     )
-    # Touches at exactly an event's time (the `<=` boundary of a journey).
-    exact = (
+
+
+def _exact_time_touches(
+    rng: np.random.Generator, events: pl.DataFrame, *, first_seq: int
+) -> pl.DataFrame:
+    """Direct touches at exactly the time of about 1 % of the events (the `<=` boundary of a
+    journey), numbered from `first_seq`."""
+    return (
         events.sort("_seq")
         .filter(pl.Series(rng.random(events.height)) < 0.01)
         .select(
-            pl.col("_seq") + total,
+            pl.col("_seq") + first_seq,
             "space_id",
             "profile_id",
             pl.lit("direct").alias("source"),
             pl.col("event_time_utc").alias("touch_time_utc"),
             pl.lit(None, dtype=pl.String).alias("ad_id"),
         )
-    )
-    # Keep every journey within MAX_JOURNEY touches, also with the exact-time ones added.
-    return (
-        pl.concat([touches, exact])
-        .sort("profile_id", "touch_time_utc", "_seq")
-        .filter(pl.int_range(0, pl.len()).over("profile_id") < MAX_JOURNEY)
     )
