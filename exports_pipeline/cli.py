@@ -45,6 +45,14 @@ class Invocation:
         if "engine" in self.__dict__:
             self.engine.dispose()
 
+    @classmethod
+    def of(cls, ctx: typer.Context) -> Invocation:
+        """The invocation the app's callback set up for the command `ctx` runs."""
+        invocation = ctx.find_object(cls)
+        if invocation is None:
+            raise RuntimeError("the command ran without the app's callback (no Invocation)")
+        return invocation
+
 
 @app.callback()
 def _invocation(ctx: typer.Context) -> None:
@@ -54,7 +62,7 @@ def _invocation(ctx: typer.Context) -> None:
 
 
 def _engine(ctx: typer.Context) -> Engine:
-    return ctx.find_object(Invocation).engine
+    return Invocation.of(ctx).engine
 
 
 @contextmanager
@@ -168,7 +176,7 @@ def api(
     import uvicorn
 
     # A broken setting stops here, with its name, not in every worker.
-    _ = ctx.find_object(Invocation).settings
+    _ = Invocation.of(ctx).settings
 
     uvicorn.run(
         "exports_pipeline.api.app:create_app",
@@ -394,10 +402,8 @@ def webhooks_send(ctx: typer.Context) -> None:
     """One pass of the sender now: send the due deliveries (the sensor does it every few s)."""
     from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
 
-    invocation = ctx.find_object(Invocation)
-    report = send_due_deliveries(
-        invocation.engine, SenderConfig.from_settings(invocation.settings)
-    )
+    invocation = Invocation.of(ctx)
+    report = send_due_deliveries(invocation.engine, SenderConfig.from_settings(invocation.settings))
     typer.echo(report.summary())
 
 
@@ -416,7 +422,7 @@ def retention_run(ctx: typer.Context) -> None:
     from exports_pipeline.storage.factory import build_storage
     from exports_pipeline.store.retention import run_retention_pass
 
-    invocation = ctx.find_object(Invocation)
+    invocation = Invocation.of(ctx)
     settings = invocation.settings
     done = run_retention_pass(
         invocation.engine,

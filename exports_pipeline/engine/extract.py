@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +79,8 @@ def journey_sources(request: ExportRequest) -> tuple[str, ...] | None:
     """
     model = request.attribution_model
     if model in ("first_platform_touch", "last_platform_touch"):
-        return tuple(s for s in request.sources or () if is_paid(s))
+        requested: Sequence[str] = request.sources or ()
+        return tuple(s for s in requested if is_paid(s))
     if model == "linear_paid":
         return PAID_SOURCES
     return None
@@ -134,7 +136,8 @@ def needed_event_columns(request: ExportRequest) -> list[str]:
     needed = {"id", "event_time_utc"}
     if request.attributed:
         needed.add(journey_key(request))
-    for field in request.fields or ():
+    fields: Sequence[str] = request.fields or ()
+    for field in fields:
         if field == "amount":
             needed.add("amount_cents")
         elif field == "configured_name":
@@ -236,6 +239,14 @@ def _read_events(
     return with_schema(frame, EVENT_SCHEMA)
 
 
+def _time_bounds(times: pl.Series) -> tuple[dt.datetime, dt.datetime]:
+    """The earliest and the latest of `times`, a timestamp column with a value."""
+    earliest, latest = times.min(), times.max()
+    if not isinstance(earliest, dt.datetime) or not isinstance(latest, dt.datetime):
+        raise TypeError(f"no bounds of {times.name}: {earliest!r} to {latest!r}")
+    return earliest, latest
+
+
 def _read_touchpoints(
     reader: StoreReader,
     space_id: str,
@@ -249,13 +260,13 @@ def _read_touchpoints(
     the database as temporary tables, so it seeks the touchpoint index once per profile
     instead of re-reading the day's events; the index covers every column read here.
     """
-    times = event_rows["event_time_utc"]
+    earliest, latest = _time_bounds(event_rows["event_time_utc"])
     names = ["id", "profile_id", "source", "touch_time_utc"]
     if request.wants_ad_hierarchy:
         names.append("ad_id")
-    conditions = [touchpoints.c.space_id == space_id, touchpoints.c.touch_time_utc <= times.max()]
+    conditions = [touchpoints.c.space_id == space_id, touchpoints.c.touch_time_utc <= latest]
     if request.lookback is not None:
-        conditions.append(touchpoints.c.touch_time_utc >= times.min() - request.lookback)
+        conditions.append(touchpoints.c.touch_time_utc >= earliest - request.lookback)
     sources = journey_sources(request)
     if sources is not None:
         conditions.append(touchpoints.c.source.in_(sorted(sources)))

@@ -8,8 +8,9 @@ the store itself draws nothing).
 from __future__ import annotations
 
 import io
+import sqlite3
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 import sqlalchemy as sa
@@ -31,6 +32,8 @@ _REBUILD_INDEXES_FROM = 100_000
 # so the first export after it is planned on the new data, not on autovacuum's schedule.
 _ANALYZE_FROM = 10_000
 _PG_INDEX_MEMORY = "256MB"
+
+_Driver = TypeVar("_Driver")
 
 
 class LoadProgress(Protocol):
@@ -70,6 +73,7 @@ def check_keys_not_in_store(
             column=", ".join(key),
         )
 
+
 def insert_frame(
     conn: sa.Connection,
     table: sa.Table,
@@ -94,7 +98,6 @@ def insert_frame(
     file = file or table.name
     frame = frame.select(list(table_schema(table)))
     task = progress.add_task(f"{table.name}", total=frame.height) if progress is not None else None
-    dbapi = conn.connection.driver_connection
     error = conn.dialect.loaded_dbapi.Error
     postgresql = conn.dialect.name == "postgresql"
     try:
@@ -102,15 +105,15 @@ def insert_frame(
         if rebuild:
             if postgresql:
                 conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{_PG_INDEX_MEMORY}'")
-            elif not dbapi.in_transaction:
+            elif not _driver_connection(conn, sqlite3.Connection).in_transaction:
                 # The sqlite3 module only opens a transaction by itself before DML.
                 conn.exec_driver_sql("BEGIN")
             for index in rebuild:
                 index.drop(conn)
         if postgresql:
-            _copy_postgresql(conn, dbapi, table, frame, progress, task)
+            _copy_postgresql(conn, table, frame, progress, task)
         else:
-            _executemany_sqlite(conn, dbapi, table, frame, progress, task)
+            _executemany_sqlite(conn, table, frame, progress, task)
         for index in rebuild:
             index.create(conn)
         if postgresql and frame.height >= _ANALYZE_FROM:
@@ -128,7 +131,27 @@ def _indexes_to_rebuild(
     return sorted(table.indexes, key=lambda index: str(index.name)) if empty else []
 
 
-def _copy_postgresql(conn, dbapi, table, frame, progress, task) -> None:  # type: ignore[no-untyped-def]
+def _driver_connection(conn: sa.Connection, kind: type[_Driver]) -> _Driver:
+    """The DBAPI driver's own connection under `conn`, which the store's driver makes a `kind`
+    (sqlite3's for SQLite, psycopg's for PostgreSQL)."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, kind):
+        raise TypeError(
+            f"a bulk insert needs a {kind.__qualname__} driver connection, not {driver!r}"
+        )
+    return driver
+
+
+def _copy_postgresql(
+    conn: sa.Connection,
+    table: sa.Table,
+    frame: pl.DataFrame,
+    progress: LoadProgress | None,
+    task: Any,
+) -> None:
+    import psycopg  # here: only PostgreSQL stores load it
+
+    dbapi = _driver_connection(conn, psycopg.Connection)
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(name) for name in frame.columns)
     statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN (FORMAT csv)"
@@ -142,7 +165,14 @@ def _copy_postgresql(conn, dbapi, table, frame, progress, task) -> None:  # type
                 progress.advance(task, chunk.height)
 
 
-def _executemany_sqlite(conn, dbapi, table, frame, progress, task) -> None:  # type: ignore[no-untyped-def]
+def _executemany_sqlite(
+    conn: sa.Connection,
+    table: sa.Table,
+    frame: pl.DataFrame,
+    progress: LoadProgress | None,
+    task: Any,
+) -> None:
+    dbapi = _driver_connection(conn, sqlite3.Connection)
     quote = conn.dialect.identifier_preparer.quote
     plain = frame.with_columns(
         pl.col(TIMESTAMP).dt.strftime(SQLITE_TIMESTAMP_FORMAT),

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from exports_pipeline.clock import utcnow
 from exports_pipeline.store.schema import api_keys
@@ -43,8 +43,7 @@ def hash_key(plain: str) -> str:
     return hashlib.sha256(plain.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _record(row: object) -> ApiKey:
-    m = row._mapping  # type: ignore[attr-defined]
+def _record(m: RowMapping) -> ApiKey:
     return ApiKey(
         id=int(m["id"]),
         space_id=m["space_id"],
@@ -93,12 +92,12 @@ def find_key(conn: Connection, plain: str) -> ApiKey | None:
     ).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return _record(row)
+    return _record(row._mapping)
 
 
 def get_key(conn: Connection, key_id: int) -> ApiKey | None:
     row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
-    return _record(row) if row else None
+    return _record(row._mapping) if row else None
 
 
 def list_keys(conn: Connection, *, space_id: str | None = None) -> list[ApiKey]:
@@ -106,7 +105,7 @@ def list_keys(conn: Connection, *, space_id: str | None = None) -> list[ApiKey]:
     query = select(api_keys).order_by(api_keys.c.id)
     if space_id is not None:
         query = query.where(api_keys.c.space_id == space_id)
-    return [_record(r) for r in conn.execute(query)]
+    return [_record(r) for r in conn.execute(query).mappings()]
 
 
 def revoke_key(

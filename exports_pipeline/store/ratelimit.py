@@ -30,14 +30,15 @@ def seconds_to_next_window(epoch_seconds: float) -> int:
 def hit(conn: Connection, *, space_id: str, bucket: str, window_start: int) -> int:
     """Count one request of `space_id` in `bucket` and window; return the new count."""
     dialect = conn.dialect.name
+    insert: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        stmt = postgresql.insert(rate_limit_counters)
+        insert = postgresql.insert(rate_limit_counters)
     elif dialect == "sqlite":
-        stmt = sqlite.insert(rate_limit_counters)
+        insert = sqlite.insert(rate_limit_counters)
     else:
         raise NotImplementedError(f"rate limit counters need SQLite or PostgreSQL, not {dialect}")
-    stmt = stmt.values(space_id=space_id, bucket=bucket, window_start=window_start, count=1)
-    stmt = stmt.on_conflict_do_update(
+    insert = insert.values(space_id=space_id, bucket=bucket, window_start=window_start, count=1)
+    stmt = insert.on_conflict_do_update(
         index_elements=[
             rate_limit_counters.c.space_id,
             rate_limit_counters.c.bucket,

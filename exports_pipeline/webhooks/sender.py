@@ -203,13 +203,7 @@ def _serve_endpoint(
                 )
             if attempt_id is None:
                 continue
-            try:
-                outcome = attempt_delivery(delivery, config, ssl_context)
-            except Exception as exc:
-                # E.g. a secret that is no valid base64: a failed attempt like any other, so
-                # the delivery is retried and in the end given up, never left in flight.
-                logger.exception("webhook delivery %s: the attempt failed", delivery.id)
-                outcome = Outcome(None, f"sender error: {type(exc).__name__}", 0)
+            outcome = _attempt(delivery, config, ssl_context)
             ended = _utcnow()
             if outcome.delivered:
                 with engine.begin() as conn:
@@ -224,35 +218,10 @@ def _serve_endpoint(
                 report.delivered += 1
                 report.delivered_ids.append(delivery.id)
                 continue
-            retry_at: dt.datetime | None = ended + retry_delay(delivery.attempts + 1, rng=rng)
-            if retry_at > delivery.created_at + config.retry_window:
-                retry_at = None
-            error = outcome.error or "failed"
-            if retry_at is None:
-                error = f"given up after {delivery.attempts + 1} attempts: {error}"
-            with engine.begin() as conn:
-                record_failure(
-                    conn,
-                    delivery,
-                    attempt_id,
-                    status_code=outcome.status_code,
-                    error=error,
-                    duration_ms=outcome.duration_ms,
-                    retry_at=retry_at,
-                    endpoint_backoff_until=ended
-                    + retry_delay(delivery.endpoint_failures + 1, rng=rng),
-                )
-            if retry_at is None:
-                report.given_up += 1
-            else:
+            if _record_failed_attempt(engine, delivery, attempt_id, outcome, ended, config, rng):
                 report.retrying += 1
-            logger.info(
-                "webhook delivery %s (export %s, endpoint %s) failed: %s",
-                delivery.id,
-                delivery.export_id,
-                delivery.endpoint_id,
-                error,
-            )
+            else:
+                report.given_up += 1
             # The endpoint is in backoff now: its other deliveries wait for it.
             break
         except Exception:
@@ -260,6 +229,61 @@ def _serve_endpoint(
             report.errors += 1
             break
     return report
+
+
+def _attempt(delivery: DueDelivery, config: SenderConfig, ssl_context: ssl.SSLContext) -> Outcome:
+    """`attempt_delivery`, with an error of the sender itself as a failed attempt."""
+    try:
+        return attempt_delivery(delivery, config, ssl_context)
+    except Exception as exc:
+        # E.g. a secret that is no valid base64: a failed attempt like any other, so
+        # the delivery is retried and in the end given up, never left in flight.
+        logger.exception("webhook delivery %s: the attempt failed", delivery.id)
+        return Outcome(None, f"sender error: {type(exc).__name__}", 0)
+
+
+def _retry_at(
+    delivery: DueDelivery, ended: dt.datetime, config: SenderConfig, rng: random.Random
+) -> dt.datetime | None:
+    """When a delivery whose attempt failed at `ended` is tried again; None once the next
+    try would fall past the retry window (the delivery is given up)."""
+    retry_at = ended + retry_delay(delivery.attempts + 1, rng=rng)
+    return None if retry_at > delivery.created_at + config.retry_window else retry_at
+
+
+def _record_failed_attempt(
+    engine: Engine,
+    delivery: DueDelivery,
+    attempt_id: int,
+    outcome: Outcome,
+    ended: dt.datetime,
+    config: SenderConfig,
+    rng: random.Random,
+) -> bool:
+    """Record a failed attempt and put its endpoint in backoff; whether it is retried."""
+    retry_at = _retry_at(delivery, ended, config, rng)
+    error = outcome.error or "failed"
+    if retry_at is None:
+        error = f"given up after {delivery.attempts + 1} attempts: {error}"
+    with engine.begin() as conn:
+        record_failure(
+            conn,
+            delivery,
+            attempt_id,
+            status_code=outcome.status_code,
+            error=error,
+            duration_ms=outcome.duration_ms,
+            retry_at=retry_at,
+            endpoint_backoff_until=ended + retry_delay(delivery.endpoint_failures + 1, rng=rng),
+        )
+    logger.info(
+        "webhook delivery %s (export %s, endpoint %s) failed: %s",
+        delivery.id,
+        delivery.export_id,
+        delivery.endpoint_id,
+        error,
+    )
+    return retry_at is not None
 
 
 def send_due_deliveries(engine: Engine, config: SenderConfig | None = None) -> SendReport:
