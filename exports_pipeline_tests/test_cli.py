@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import typer
 
+from exports_pipeline.cli import Invocation, app
 from exports_pipeline_tests.support.served import run_cli
 
 
@@ -46,3 +48,12 @@ def test_a_secret_setting_is_never_echoed(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE" in result.stderr
     assert secret not in result.stderr + result.stdout
+
+
+def test_a_command_finds_the_invocation_its_callback_made() -> None:
+    context = typer.Context(typer.main.get_command(app))
+    with pytest.raises(RuntimeError, match="callback"):
+        Invocation.of(context)
+    context.obj = invocation = Invocation()
+    assert Invocation.of(context) is invocation
+    assert Invocation.of(typer.Context(context.command, parent=context)) is invocation
