@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from optional import require
+
 DATA = Path(__file__).resolve().parent / ".data"
 DATE = dt.date(2024, 6, 15)
 SPACE = "demo-1"
@@ -541,6 +543,8 @@ def main() -> None:
     SPAN_EVENTS_ARG = args.span_events
     STORE_URL = args.store
     SLICE_ROWS, NO_FLOOR = args.slice_rows, args.no_floor
+    if not args.no_duckdb and args.scenario not in BIG_COMPANIES:
+        require("duckdb", needed_for="the DuckDB reference (or pass --no-duckdb)")
     if args.child:
         kind, scenario = args.child
         result = (run_engine if kind == "engine" else run_duckdb)(args.events, scenario)

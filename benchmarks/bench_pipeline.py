@@ -40,8 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 import sqlalchemy as sa
+from optional import require
+
+psutil = require("psutil", needed_for="counting the stack's CPU time")
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
