@@ -150,7 +150,8 @@ class PlatformTouch(EndTouch):
     paid_only = True
 
     def journey_sources(self, request: ExportRequest) -> tuple[str, ...] | None:
-        return tuple(s for s in request.sources or [] if is_paid(s))
+        sources: list[str] = request.sources or []
+        return tuple(s for s in sources if is_paid(s))
 
 
 class FirstPlatformTouch(PlatformTouch):

@@ -34,7 +34,8 @@ def output_columns(request: ExportRequest) -> list[str]:
         columns.append("touchpoint_id")
     if request.wants_ad_hierarchy:
         columns.append("source")
-    for field in request.fields or []:
+    fields: list[str] = request.fields or []
+    for field in fields:
         if field not in columns:
             columns.append(field)
     return columns

@@ -344,9 +344,8 @@ def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         for key in owner.parameters:
             if key in data and owner is not chosen:
                 errors.append((key, f"allowed only with attribution_model {owner.name}"))
-    for key in chosen.required if chosen is not None else ():
-        if key not in data:
-            errors.append((key, f"required with attribution_model {chosen.name}"))
+    missing = [key for key in chosen.required if key not in data] if chosen is not None else []
+    errors.extend((key, f"required with attribution_model {model}") for key in missing)
     if "sources" not in data:
         for key in ("attribution_model", "attribution_window"):
             if key in data:
