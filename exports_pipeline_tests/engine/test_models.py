@@ -11,6 +11,7 @@ from exports_pipeline.engine.models import MODELS, FirstTouch, LastTouch, regist
 from exports_pipeline.engine.plan import ExportTooLarge, check_row_limit, plan_export
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS
+from exports_pipeline_tests.support import oracle
 from exports_pipeline_tests.support.frames import (
     EVENT_TIME,
     events_frame,
@@ -94,3 +95,7 @@ def test_every_model_counts_its_rows_exactly_and_slices_them_alike(model: str) -
         assert all(block.height for block in blocks)
         assert sum(block.height for block in blocks) == whole.height
         assert [row for block in blocks for row in block.rows()] == whole.rows()
+
+
+def test_the_oracle_credits_every_model_of_the_vocabulary_once() -> None:
+    assert list(oracle.CREDITS) == list(ATTRIBUTION_MODELS)
