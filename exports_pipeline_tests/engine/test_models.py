@@ -9,7 +9,11 @@ import pytest
 
 from exports_pipeline.engine.models import MODELS, FirstTouch, LastTouch, registry
 from exports_pipeline.engine.plan import ExportTooLarge, check_row_limit, plan_export
-from exports_pipeline.engine.request import ExportRequest, parse_export_request
+from exports_pipeline.engine.request import (
+    ExportRequest,
+    InvalidExportRequest,
+    parse_export_request,
+)
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS
 from exports_pipeline_tests.support import oracle
 from exports_pipeline_tests.support.frames import (
@@ -99,3 +103,11 @@ def test_every_model_counts_its_rows_exactly_and_slices_them_alike(model: str) -
 
 def test_the_oracle_credits_every_model_of_the_vocabulary_once() -> None:
     assert list(oracle.CREDITS) == list(ATTRIBUTION_MODELS)
+
+
+def test_a_model_that_is_no_name_is_a_field_error_and_no_crash() -> None:
+    # The registry is asked only by name: a list there used to raise TypeError (unhashable).
+    body = {"date": "2024-05-01", "sources": ["email"], "attribution_window": 7}
+    with pytest.raises(InvalidExportRequest) as raised:
+        parse_export_request({**body, "attribution_model": []})
+    assert str(raised.value) == "attribution_model: Input should be a valid string"
