@@ -77,6 +77,8 @@ def is_paid(source: str) -> bool:
     return source.endswith("_ads")
 
 
+# The models' names; each is one object of `engine.models.MODELS`, which knows the rest of
+# it (its parameters, whether it needs paid sources, its credit).
 ATTRIBUTION_MODELS: tuple[str, ...] = (
     "first_touch",
     "last_touch",
@@ -89,15 +91,7 @@ ATTRIBUTION_MODELS: tuple[str, ...] = (
     "time_decay",
     "position_based",
 )
-PAID_ONLY_MODELS: frozenset[str] = frozenset(
-    {"first_platform_touch", "last_platform_touch", "linear_paid"}
-)
 ATTRIBUTION_WINDOWS: tuple[int, ...] = (0, 1, 7, 14, 30, 60, 90)
-# Parameters of one model each (SPEC 6.7): the parameter, and the model it belongs to.
-MODEL_PARAMETERS: dict[str, str] = {
-    "attribution_half_life_days": "time_decay",
-    "position_weights": "position_based",
-}
 HALF_LIFE_DAYS = range(1, 31)
 DEFAULT_HALF_LIFE_DAYS = 7
 QUERY_MODES: tuple[str, ...] = ("profile", "company")

@@ -18,11 +18,12 @@ import polars as pl
 import sqlalchemy as sa
 
 from exports_pipeline.engine.frames import StoreReader, parallel_reads, store_reader
+from exports_pipeline.engine.models import MODELS
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.engine.window import day_window_utc
 from exports_pipeline.store.columns import TIMESTAMP
 from exports_pipeline.store.schema import event_configs, events, profiles, touchpoints
-from exports_pipeline.vocabulary import CUSTOM_EVENT_NAMES, PAID_SOURCES, is_paid
+from exports_pipeline.vocabulary import CUSTOM_EVENT_NAMES
 
 # Event columns and their types; `amount_cents` is the amount in exact integer cents.
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -72,18 +73,12 @@ def journey_key(request: ExportRequest) -> str:
 
 
 def journey_sources(request: ExportRequest) -> tuple[str, ...] | None:
-    """The only touchpoint sources the request's model can look at (None: all of them).
-
-    Platform models only see paid requested sources and `linear_paid` only paid ones, so the
-    other touchpoints can be left in the store.
+    """The only touchpoint sources the request's model can look at (None: all of them), so
+    that the other touchpoints can be left in the store (`AttributionModel.journey_sources`).
     """
-    model = request.attribution_model
-    if model in ("first_platform_touch", "last_platform_touch"):
-        requested: Sequence[str] = request.sources or ()
-        return tuple(s for s in requested if is_paid(s))
-    if model == "linear_paid":
-        return PAID_SOURCES
-    return None
+    if request.attribution_model is None:
+        return None
+    return MODELS[request.attribution_model].journey_sources(request)
 
 
 def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:

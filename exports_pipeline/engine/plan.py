@@ -4,7 +4,6 @@ the rows made from it in SPEC order, a bounded slice at a time (SPEC 4; issue 14
 
 from __future__ import annotations
 
-import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,19 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from exports_pipeline.engine.credit import (
-    SINGLE_TOUCH_END,
-    expansion_bounds,
-    last_non_direct,
-    last_weighted_delta,
-    single_touch,
-    split_cents,
-    time_decay,
-)
 from exports_pipeline.engine.journeys import journey_ends
+from exports_pipeline.engine.models import AttributionModel, Touches, model_of, row_slices
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.store.columns import AMOUNT
-from exports_pipeline.vocabulary import AD_HIERARCHY_FIELDS, DEFAULT_HALF_LIFE_DAYS
+from exports_pipeline.vocabulary import AD_HIERARCHY_FIELDS
 
 # The decimal type of `amount` in export rows: exact money with two decimals.
 # Wide enough for the cents of any amount before they are divided back into AMOUNT.
@@ -43,7 +34,8 @@ def output_columns(request: ExportRequest) -> list[str]:
         columns.append("touchpoint_id")
     if request.wants_ad_hierarchy:
         columns.append("source")
-    for field in request.fields or ():
+    fields: list[str] = request.fields or []
+    for field in fields:
         if field not in columns:
             columns.append(field)
     return columns
@@ -86,31 +78,6 @@ def _project(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 SLICE_ROWS = 250_000
 
 
-def _cut(sizes: np.ndarray, limit: int) -> Iterator[tuple[int, int, int, int]]:
-    """Consecutive runs of at most `limit` of the `sum(sizes)` items of consecutive groups
-    (group `g` has `sizes[g]` > 0 items): per run `(g0, g1, skip, stop)`, the groups
-    `[g0, g1)` it touches, how many items of group g0 lie before it and the run's end as an
-    item offset."""
-    ends = np.cumsum(sizes)
-    total = int(ends[-1]) if len(ends) else 0
-    for begin in range(0, total, limit):
-        stop = min(begin + limit, total)
-        g0 = int(np.searchsorted(ends, begin, side="right"))
-        g1 = int(np.searchsorted(ends - sizes, stop, side="left"))
-        yield g0, g1, begin, stop
-
-
-def _whole_groups(sizes: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
-    """Consecutive runs `[g0, g1)` of whole groups of at most `limit` items, or one group."""
-    ends = np.cumsum(sizes)
-    g0 = 0
-    while g0 < len(sizes):
-        before = int(ends[g0] - sizes[g0])
-        g1 = max(g0 + 1, int(np.searchsorted(ends, before + limit, side="right")))
-        yield g0, g1
-        g0 = g1
-
-
 class ExportTooLarge(ValueError):
     """An export with more rows than allowed; the message says how to narrow it."""
 
@@ -130,8 +97,8 @@ def check_row_limit(row_count: int, limit: int, request: ExportRequest) -> None:
     ways.append("`event_names` to export only some events")
     if request.query_mode == "company" and request.sources:
         ways.append('`query_mode` "profile" (company journeys hold every colleague\'s touches)')
-    if request.sources and request.attribution_model not in SINGLE_TOUCH_END:
-        ways.append("a single-touch model such as `last_touch` (at most one row per event)")
+    if request.sources:
+        ways.extend(model_of(request).narrower())
     listed = ways[0] if len(ways) == 1 else f"{', '.join(ways[:-1])} or {ways[-1]}"
     raise ExportTooLarge(
         f"The export would have {row_count:,} rows, more than the {limit:,} an export may "
@@ -161,30 +128,51 @@ class ExportRows(ABC):
         return pl.concat(blocks) if blocks else self.schema.to_frame()
 
 
+def _checked(slice_rows: int) -> int:
+    if slice_rows < 1:
+        raise ValueError(f"slice_rows must be at least 1, not {slice_rows}")
+    return slice_rows
+
+
+@dataclass(frozen=True)
+class MadeRows(ExportRows):
+    """Rows already made, sliced as they are."""
+
+    rows: pl.DataFrame
+    request: ExportRequest
+    row_count: int
+
+    @property
+    def schema(self) -> pl.Schema:
+        return self.rows.schema
+
+    def blocks(self, slice_rows: int = SLICE_ROWS) -> Iterator[pl.DataFrame]:
+        return row_slices(self.rows, _checked(slice_rows))
+
+
 @dataclass(frozen=True)
 class ExportPlan(ExportRows):
-    """One export's rows before they are made: the events, the touchpoints in journey
-    order and per event its journey's ends, so that the rows can be produced slice by slice.
+    """One export's rows before they are made: the units its model (`engine.models`) plans
+    them in, so that the rows can be produced slice by slice.
 
     `row_count` is exact, known before any row is made; `blocks(slice_rows)` yields the
     rows in SPEC order, each frame built from at most `slice_rows` credited rows (a slice
     may end inside one event's rows; time decay keeps an event's journey whole), with the
     columns of `schema`. The rows, concatenated, are the same for every `slice_rows`.
+    Without `model` (a request without `sources`) the units are the events, one row each.
     """
 
     request: ExportRequest
     columns: list[str]
-    events: pl.DataFrame
-    touchpoints: pl.DataFrame
     units: pl.DataFrame
-    kind: str
     row_count: int
-    where: pl.Series | None = None
+    model: AttributionModel | None = None
+    touches: Touches | None = None
 
     @classmethod
-    def of_rows(cls, rows: pl.DataFrame, request: ExportRequest) -> ExportPlan:
+    def of_rows(cls, rows: pl.DataFrame, request: ExportRequest) -> ExportRows:
         """The plan of rows already made (`blocks` slices them)."""
-        return cls(request, rows.columns, rows.head(0), rows.head(0), rows, "rows", rows.height)
+        return MadeRows(rows, request, rows.height)
 
     @property
     def schema(self) -> pl.Schema:
@@ -193,48 +181,22 @@ class ExportPlan(ExportRows):
 
     def blocks(self, slice_rows: int = SLICE_ROWS) -> Iterator[pl.DataFrame]:
         """The export's rows in SPEC order, a slice at a time (no frame without rows)."""
-        if slice_rows < 1:
-            raise ValueError(f"slice_rows must be at least 1, not {slice_rows}")
-        if self.kind in ("events", "single", "rows"):
-            for offset in range(0, self.units.height, slice_rows):
-                yield self._rows(self.units.slice(offset, slice_rows))
-            return
-        sizes = self.units.get_column("size").to_numpy()
-        if self.kind == "time_decay":
-            for g0, g1 in _whole_groups(sizes, slice_rows):
-                rows = self._rows(self.units.slice(g0, g1 - g0))
-                if rows.height:
-                    yield rows
-            return
-        for g0, g1, begin, stop in _cut(sizes, slice_rows):
-            part = self.units.slice(g0, g1 - g0)
-            # Trim the first and the last journey to the run's items.
-            part = part.with_columns(
-                first=pl.col("first") + (begin - pl.col("offset")).clip(lower_bound=0),
-                end=pl.col("end") - (pl.col("offset") + pl.col("size") - stop).clip(lower_bound=0),
-            )
-            rows = self._rows(part)
+        _checked(slice_rows)
+        if self.model is None:
+            slices = row_slices(self.units, slice_rows)
+        else:
+            slices = self.model.slices(self.units, slice_rows)
+        for units in slices:
+            rows = self._rows(units)
             if rows.height:
                 yield rows
 
     def _rows(self, units: pl.DataFrame) -> pl.DataFrame:
-        if self.kind == "rows":
-            return units
-        if self.kind == "events":
+        if self.model is None or self.touches is None:
             return _project(units, self.columns)
-        request = self.request
-        if self.kind == "single":
-            credited = units
-        elif self.kind == "time_decay":
-            half_life = request.attribution_half_life_days or DEFAULT_HALF_LIFE_DAYS
-            exported = self.touchpoints.get_column("source").is_in(request.sources or ())
-            credited = time_decay(
-                self.events, self.touchpoints, units, half_life, exported, start="weighted_lo"
-            )
-        else:
-            assert self.where is not None, "equal-share plans list the exportable positions"
-            credited = split_cents(units, self.where, request)
-        rows = assemble_rows(self.events, self.touchpoints, credited, event_columns=None)
+        touches = self.touches
+        credited = self.model.credit(touches, units)
+        rows = assemble_rows(touches.events, touches.ordered, credited, event_columns=None)
         return _project(rows.rename({"credit_cents": "amount_cents"}), self.columns)
 
 
@@ -247,109 +209,41 @@ def plan_export(
     Only the columns the rows need are kept of either frame.
     """
     columns = output_columns(request)
-    from_event = [c for c in columns if c not in _NOT_FROM_EVENT]
-    event_columns = ["id", "event_time_utc", *from_event]
     if not request.attributed:
         ordered_events = events.sort("event_time_utc", "id")
-        return ExportPlan(
-            request,
-            columns,
-            ordered_events.head(0),
-            touchpoints.head(0),
-            ordered_events,
-            "events",
-            ordered_events.height,
-        )
+        return ExportPlan(request, columns, ordered_events, ordered_events.height)
     missing = [f for f in AD_HIERARCHY_FIELDS if f in columns and f not in touchpoints.columns]
     if missing:
         raise ValueError(f"touchpoints lack ad hierarchy columns {missing}: resolve them first")
-    model = request.attribution_model
-    assert model is not None, "an attributed request has a model"
-    half_life = request.attribution_half_life_days or DEFAULT_HALF_LIFE_DAYS
-    since = None
-    if model == "time_decay":
-        # Touches older than this have weight 0: J is expanded from the first younger one.
-        since = dt.timedelta(seconds=last_weighted_delta(half_life) + 1, microseconds=-1)
-    ordered, journeys = journey_ends(events, touchpoints, request, since)
-    exported = ordered.get_column("source").is_in(request.sources or ())
-    # cumulative[i]: exportable positions before position i.
-    cumulative = pl.Series(np.concatenate([[0], np.cumsum(exported.to_numpy(), dtype=np.int64)]))
-    touch_keep = [c for c in ordered.columns if c not in ("profile_id", "company_id")]
-    kept_events = events.select(event_columns)
-    if model in SINGLE_TOUCH_END or model == "last_non_direct_touch":
-        if model == "last_non_direct_touch":
-            credited = last_non_direct(ordered, journeys)
-        else:
-            credited = single_touch(journeys, SINGLE_TOUCH_END[model])
-        credited = credited.filter(exported.gather(credited.get_column("pos")))
-        return ExportPlan(
-            request,
-            columns,
-            kept_events,
-            ordered.select(touch_keep),
-            credited,
-            "single",
-            credited.height,
-        )
-    if model == "time_decay":
-        units = journeys.with_columns(
-            weighted_lo=pl.when(pl.col("lo_since") <= pl.col("hi"))
-            .then(pl.max_horizontal("lo", "lo_since"))
-            .otherwise(pl.col("hi"))
-        )
-        units = units.with_columns(size=pl.col("hi") - pl.col("weighted_lo") + 1)
-        counts = _count_between(cumulative, units, "weighted_lo", "hi")
-        return ExportPlan(
-            request,
-            columns,
-            kept_events,
-            ordered.select(touch_keep),
-            units,
-            "time_decay",
-            int(counts.sum()),
-        )
-    where = exported.arg_true().cast(pl.Int64)
-    units = expansion_bounds(journeys, where).filter(pl.col("first") < pl.col("end"))
-    units = units.with_columns(size=pl.col("end") - pl.col("first"))
-    units = units.with_columns(offset=pl.col("size").cum_sum() - pl.col("size"))
-    if model == "position_based":
-        assert request.position_weights is not None, "position_based has its weights"
-        row_count = _position_based_count(cumulative, units, *request.position_weights)
+    from_event = [c for c in columns if c not in _NOT_FROM_EVENT]
+    model = model_of(request)
+    event_columns = ["id", "event_time_utc", *from_event]
+    touches, journeys = journey_touches(model, events, touchpoints, request, event_columns)
+    units, row_count = model.plan(touches, journeys)
+    return ExportPlan(request, columns, units, row_count, model, touches)
+
+
+def journey_touches(
+    model: AttributionModel,
+    events: pl.DataFrame,
+    touchpoints: pl.DataFrame,
+    request: ExportRequest,
+    event_columns: list[str],
+    *,
+    exported_only: bool = True,
+) -> tuple[Touches, pl.DataFrame]:
+    """The touches `model` credits for `request` (of `events`, only `event_columns` are
+    kept), and the journeys of `events` (`engine.journeys`). Without `exported_only`, every
+    touch counts as exported."""
+    ordered, journeys = journey_ends(events, touchpoints, request, model.recent(request))
+    if exported_only:
+        exported = ordered.get_column("source").is_in(request.sources or [])
     else:
-        row_count = int(units.get_column("size").sum())
-    return ExportPlan(
+        exported = pl.Series(np.ones(ordered.height, dtype=bool))
+    touches = Touches(
         request,
-        columns,
-        kept_events,
-        ordered.select(touch_keep),
-        units,
-        "split",
-        row_count,
-        where,
+        events.select(event_columns),
+        ordered.drop("profile_id", "company_id", strict=False),
+        exported,
     )
-
-
-def _count_between(cumulative: pl.Series, units: pl.DataFrame, first: str, last: str) -> pl.Series:
-    """Per unit, the exportable positions in `[first, last]` (0 when first > last)."""
-    lower = units.get_column(first)
-    top = (units.get_column(last) + 1).clip(lower_bound=lower)
-    return cumulative.gather(top) - cumulative.gather(lower)
-
-
-def _position_based_count(cumulative: pl.Series, units: pl.DataFrame, first: int, last: int) -> int:
-    """The rows of position-based journeys: their exportable touches whose share is above 0."""
-    lo, hi = units.get_column("lo"), units.get_column("hi")
-    n = hi - lo + 1
-    at_lo = cumulative.gather(lo + 1) - cumulative.gather(lo)
-    at_hi = cumulative.gather(hi + 1) - cumulative.gather(hi)
-    middles = cumulative.gather(hi) - cumulative.gather((lo + 1).clip(upper_bound=hi))
-    two_first, two_last = (first, last) if first + last else (1, 1)
-    mid = 100 - first - last
-    counts = pl.select(
-        pl.when(n == 1)
-        .then(at_lo)
-        .when(n == 2)
-        .then(at_lo * int(two_first > 0) + at_hi * int(two_last > 0))
-        .otherwise(at_lo * int(first > 0) + at_hi * int(last > 0) + middles * int(mid > 0))
-    ).to_series()
-    return int(counts.sum())
+    return touches, journeys

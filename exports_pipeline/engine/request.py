@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from exports_pipeline.clock import today_in
+from exports_pipeline.engine.models import MODELS
 from exports_pipeline.engine.write import FILE_FORMATS
 from exports_pipeline.vocabulary import (
     AD_HIERARCHY_FIELDS,
@@ -41,8 +42,6 @@ from exports_pipeline.vocabulary import (
     CUSTOM_EVENT_NAMES,
     EXPORT_FIELDS,
     HALF_LIFE_DAYS,
-    MODEL_PARAMETERS,
-    PAID_ONLY_MODELS,
     QUERY_MODES,
     SOURCES,
     STANDARD_EVENT_NAMES,
@@ -340,11 +339,13 @@ def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     data = {key: value for key, value in data.items() if value is not None}  # each reported
     model = data.get("attribution_model")
-    for key, owner in MODEL_PARAMETERS.items():
-        if key in data and model != owner:
-            errors.append((key, f"allowed only with attribution_model {owner}"))
-    if model == "position_based" and "position_weights" not in data:
-        errors.append(("position_weights", "required with attribution_model position_based"))
+    chosen = MODELS.get(model) if isinstance(model, str) else None
+    for owner in MODELS.values():
+        for key in owner.parameters:
+            if key in data and owner is not chosen:
+                errors.append((key, f"allowed only with attribution_model {owner.name}"))
+    missing = [key for key in chosen.required if key not in data] if chosen is not None else []
+    errors.extend((key, f"required with attribution_model {model}") for key in missing)
     if "sources" not in data:
         for key in ("attribution_model", "attribution_window"):
             if key in data:
@@ -359,7 +360,8 @@ def _combination_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
             errors.append((key, "required when sources is given"))
     sources = data.get("sources")
     if (
-        model in PAID_ONLY_MODELS
+        chosen is not None
+        and chosen.paid_only
         and isinstance(sources, list)
         and not any(isinstance(s, str) and is_paid(s) for s in sources)
     ):

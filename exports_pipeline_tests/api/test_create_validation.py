@@ -13,12 +13,12 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from exports_pipeline.api.app import create_app
+from exports_pipeline.engine.models import MODELS
 from exports_pipeline.store.exports import get_export
 from exports_pipeline.vocabulary import (
     ATTRIBUTION_ONLY_FIELDS,
     EXPORT_FIELDS,
     ORGANIC_SOURCES,
-    PAID_ONLY_MODELS,
     SOURCES,
     STANDARD_EVENT_NAMES,
 )
@@ -262,7 +262,7 @@ INVALID: list[tuple[str, dict[str, Any] | list[Any] | str | int | None, str, str
             "attribution_model",
             f"{model} requires at least one paid",
         )
-        for model in sorted(PAID_ONLY_MODELS)
+        for model in sorted(name for name, m in MODELS.items() if m.paid_only)
     ],
     *[
         (f"{name} null", {"date": D, name: None}, name, "must not be null")

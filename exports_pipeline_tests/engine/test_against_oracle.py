@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import itertools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 from exports_pipeline.engine.export import plan_day, run_export
 from exports_pipeline.engine.extract import extract_events
 from exports_pipeline.engine.hierarchy import resolve_ad_hierarchy
+from exports_pipeline.engine.models import MODELS
 from exports_pipeline.engine.plan import plan_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
@@ -34,6 +37,11 @@ FIELD_SETS = (
 HALF_LIFE_BY_WINDOW = {0: 1, 1: None, 7: 30, 14: 2, 30: 7, 60: 1, 90: 2}
 # End weights that give the middles nothing, an end nothing, or everything to one end.
 POSITION_WEIGHTS = ([40, 20], [50, 50], [0, 0], [30, 30], [0, 100], [100, 0], [0, 45], [33, 1])
+# A value of each model parameter (None: absent) for the i-th request, of `window`.
+PARAMETERS: dict[str, Callable[[int, int], Any]] = {
+    "attribution_half_life_days": lambda i, window: HALF_LIFE_BY_WINDOW[window],
+    "position_weights": lambda i, window: POSITION_WEIGHTS[i % len(POSITION_WEIGHTS)],
+}
 PLAIN_FIELD_SETS = (
     None,
     ["amount", "event_name", "configured_name", "profile_id", "company_id", "is_upsell"],
@@ -54,10 +62,10 @@ def requests() -> list[dict]:
             "attribution_model": model,
             "attribution_window": window,
         }
-        if model == "time_decay" and HALF_LIFE_BY_WINDOW[window] is not None:
-            body["attribution_half_life_days"] = HALF_LIFE_BY_WINDOW[window]
-        if model == "position_based":
-            body["position_weights"] = POSITION_WEIGHTS[i % len(POSITION_WEIGHTS)]
+        for key in MODELS[model].parameters:
+            value = PARAMETERS[key](i, window)
+            if value is not None:
+                body[key] = value
         fields = FIELD_SETS[i % len(FIELD_SETS)]
         if fields:
             body["fields"] = fields

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exports_pipeline.engine.attribution import credited_touchpoints, split_attribution
+from exports_pipeline.engine.models import MODELS
 from exports_pipeline.engine.plan import assemble_rows
 from exports_pipeline.engine.request import ExportRequest, parse_export_request
 from exports_pipeline.vocabulary import ATTRIBUTION_MODELS, ATTRIBUTION_WINDOWS
@@ -46,18 +48,25 @@ def journey_credits(
     return rows.rename({"id": "event_id"})
 
 
+def _position_weights(draw: st.DrawFn) -> list[int]:
+    first = draw(st.integers(0, 100))
+    return [first, draw(st.integers(0, 100 - first))]
+
+
+# A value of each model parameter, drawn.
+PARAMETERS: dict[str, Callable[[st.DrawFn], Any]] = {
+    "attribution_half_life_days": lambda draw: draw(st.integers(1, 30)),
+    "position_weights": _position_weights,
+}
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[ExportRequest, list[dict[str, Any]], list[dict]]:
     model = draw(st.sampled_from(ATTRIBUTION_MODELS))
     sources = draw(st.lists(st.sampled_from(POOL), min_size=1, max_size=5, unique=True))
-    if model in ("first_platform_touch", "last_platform_touch", "linear_paid"):
+    if MODELS[model].paid_only:
         sources = [s for s in sources if s != "google_ads"] + ["google_ads"]
-    parameters: dict[str, Any] = {}
-    if model == "time_decay":
-        parameters["attribution_half_life_days"] = draw(st.integers(1, 30))
-    if model == "position_based":
-        first = draw(st.integers(0, 100))
-        parameters["position_weights"] = [first, draw(st.integers(0, 100 - first))]
+    parameters = {key: PARAMETERS[key](draw) for key in MODELS[model].parameters}
     request = parse_export_request(
         {
             "date": "2024-05-01",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -97,65 +98,116 @@ def decay_weight(event_time: dt.datetime, touch_time: dt.datetime, half_life_day
     return math.floor(2**32 * 2.0 ** -(delta / (half_life_days * 86400)))
 
 
-def credits(
-    request: ExportRequest, journey: list[dict[str, Any]], event_time: dt.datetime
+Journey = list[dict[str, Any]]
+# The credit of each touchpoint of a journey of at least one touch, from the SPEC tables.
+Credit = Callable[[ExportRequest, Journey, dt.datetime], list[Fraction]]
+
+
+def _only(n: int, i: int | None) -> list[Fraction]:
+    """Position `i` (None: none) of n takes all."""
+    return [Fraction(int(j == i)) for j in range(n)]
+
+
+def _platform(request: ExportRequest, journey: Journey) -> list[int]:
+    """Positions of paid touches of requested sources."""
+    sources = request.sources or []
+    return [i for i, t in enumerate(journey) if _paid(t) and t["source"] in sources]
+
+
+def _paid(touch: dict[str, Any]) -> bool:
+    return bool(touch["source"].endswith("_ads"))
+
+
+def _first_touch(request: ExportRequest, journey: Journey, _: dt.datetime) -> list[Fraction]:
+    return _only(len(journey), 0)
+
+
+def _last_touch(request: ExportRequest, journey: Journey, _: dt.datetime) -> list[Fraction]:
+    return _only(len(journey), len(journey) - 1)
+
+
+def _last_non_direct_touch(
+    request: ExportRequest, journey: Journey, _: dt.datetime
 ) -> list[Fraction]:
-    """The credit of each touchpoint of the journey, straight from the SPEC tables."""
-    model, sources = request.attribution_model, request.sources or []
+    non_direct = [i for i, t in enumerate(journey) if t["source"] != "direct"]
+    return _only(len(journey), non_direct[-1] if non_direct else len(journey) - 1)
+
+
+def _linear(request: ExportRequest, journey: Journey, _: dt.datetime) -> list[Fraction]:
+    return [Fraction(1, len(journey))] * len(journey)
+
+
+def _u_shaped(request: ExportRequest, journey: Journey, _: dt.datetime) -> list[Fraction]:
     n = len(journey)
-    credit = [Fraction(0)] * n
-    paid = [i for i, t in enumerate(journey) if t["source"].endswith("_ads")]
-    platform = [i for i in paid if journey[i]["source"] in sources]
-    if n == 0:
-        return credit
-    if model == "first_touch":
-        credit[0] = Fraction(1)
-    elif model == "last_touch":
-        credit[-1] = Fraction(1)
-    elif model == "last_non_direct_touch":
-        non_direct = [i for i, t in enumerate(journey) if t["source"] != "direct"]
-        credit[non_direct[-1] if non_direct else n - 1] = Fraction(1)
-    elif model == "linear":
-        credit = [Fraction(1, n)] * n
-    elif model == "u_shaped":
-        if n == 1:
-            credit = [Fraction(1)]
-        elif n == 2:
-            credit = [Fraction(1, 2)] * 2
-        else:
-            credit = [Fraction(2, 5)] + [Fraction(1, 5 * (n - 2))] * (n - 2) + [Fraction(2, 5)]
-    elif model == "first_platform_touch":
-        if platform:
-            credit[platform[0]] = Fraction(1)
-    elif model == "last_platform_touch":
-        if platform:
-            credit[platform[-1]] = Fraction(1)
-    elif model == "linear_paid":
-        for i in paid:
-            credit[i] = Fraction(1, len(paid))
-    elif model == "time_decay":
-        half_life = request.attribution_half_life_days or 7
-        weights = [decay_weight(event_time, t["touch_time_utc"], half_life) for t in journey]
-        if sum(weights) == 0:
-            weights[-1] = 1
-        credit = [Fraction(w, sum(weights)) for w in weights]
-    elif model == "position_based":
-        assert request.position_weights is not None
-        first, last = request.position_weights
-        if n == 1:
-            credit = [Fraction(1)]
-        elif n == 2:
-            credit = (
-                [Fraction(first, first + last), Fraction(last, first + last)]
-                if first + last
-                else [Fraction(1, 2)] * 2
-            )
-        else:
-            middle = Fraction(100 - first - last, 100 * (n - 2))
-            credit = [Fraction(first, 100)] + [middle] * (n - 2) + [Fraction(last, 100)]
-    else:
-        raise ValueError(model)
-    return credit
+    if n <= 2:
+        return [Fraction(1, n)] * n
+    return [Fraction(2, 5)] + [Fraction(1, 5 * (n - 2))] * (n - 2) + [Fraction(2, 5)]
+
+
+def _first_platform_touch(
+    request: ExportRequest, journey: Journey, _: dt.datetime
+) -> list[Fraction]:
+    platform = _platform(request, journey)
+    return _only(len(journey), platform[0] if platform else None)
+
+
+def _last_platform_touch(
+    request: ExportRequest, journey: Journey, _: dt.datetime
+) -> list[Fraction]:
+    platform = _platform(request, journey)
+    return _only(len(journey), platform[-1] if platform else None)
+
+
+def _linear_paid(request: ExportRequest, journey: Journey, _: dt.datetime) -> list[Fraction]:
+    paid = sum(map(_paid, journey))
+    return [Fraction(1, paid) if _paid(t) else Fraction(0) for t in journey]
+
+
+def _time_decay(
+    request: ExportRequest, journey: Journey, event_time: dt.datetime
+) -> list[Fraction]:
+    half_life = request.attribution_half_life_days or 7
+    weights = [decay_weight(event_time, t["touch_time_utc"], half_life) for t in journey]
+    if sum(weights) == 0:
+        weights[-1] = 1
+    return [Fraction(w, sum(weights)) for w in weights]
+
+
+def _position_based(request: ExportRequest, journey: Journey, _: dt.datetime) -> list[Fraction]:
+    assert request.position_weights is not None
+    first, last = request.position_weights
+    n = len(journey)
+    if n == 1:
+        return [Fraction(1)]
+    if n == 2:
+        if first + last:
+            return [Fraction(first, first + last), Fraction(last, first + last)]
+        return [Fraction(1, 2)] * 2
+    middle = Fraction(100 - first - last, 100 * (n - 2))
+    return [Fraction(first, 100)] + [middle] * (n - 2) + [Fraction(last, 100)]
+
+
+# One entry per model of the vocabulary (a test checks it), by its name.
+CREDITS: dict[str, Credit] = {
+    "first_touch": _first_touch,
+    "last_touch": _last_touch,
+    "linear": _linear,
+    "first_platform_touch": _first_platform_touch,
+    "last_platform_touch": _last_platform_touch,
+    "linear_paid": _linear_paid,
+    "u_shaped": _u_shaped,
+    "last_non_direct_touch": _last_non_direct_touch,
+    "time_decay": _time_decay,
+    "position_based": _position_based,
+}
+
+
+def credits(request: ExportRequest, journey: Journey, event_time: dt.datetime) -> list[Fraction]:
+    """The credit of each touchpoint of the journey, straight from the SPEC tables."""
+    if not journey:
+        return []
+    assert request.attribution_model is not None
+    return CREDITS[request.attribution_model](request, journey, event_time)
 
 
 def split_cents(cents: int, credit: list[Fraction]) -> list[int]:
