@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from exports_pipeline.engine.parts import WrittenPart
 from exports_pipeline.formats import (
     DEFAULT_FORMAT,
     FILE_FORMATS,
@@ -85,6 +84,19 @@ class PublishedParts:
         return [*self.part_keys, self.manifest_key]
 
 
+class PartFile(Protocol):
+    """What storing a part needs of it (`engine.parts.WrittenPart`): name, path, sha256."""
+
+    @property
+    def file_name(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+
 class StoredFiles(Protocol):
     """What an export record tells of its stored objects (`store.exports.ExportRecord`)."""
 
@@ -135,7 +147,7 @@ class ExportStorage(ABC):
 
     def publish_parts(
         self,
-        parts: Sequence[WrittenPart],
+        parts: Sequence[PartFile],
         *,
         space_id: str,
         date: dt.date,
