@@ -1,10 +1,11 @@
 """The layers import only downwards.
 
-vocabulary, clock < store < demo | engine < storage < webhooks < api | pipeline.
+vocabulary, clock, formats < store < demo | engine < storage < webhooks < api | pipeline.
 
 The engine knows nothing of Dagster or FastAPI, the API nothing of Dagster (API and
 pipeline meet only in the store's `exports` table), the store nothing above it, the
-bottom modules (the vocabulary, the clock) nothing of the package at all.
+bottom modules (the vocabulary, the clock, the file formats) nothing of the package at all,
+nor anything that reads, encodes or stores rows.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "exports_pipeline"
 
-BOTTOM = ("exports_pipeline", "dagster", "fastapi", "polars", "sqlalchemy")
+BOTTOM = ("exports_pipeline", "dagster", "fastapi", "polars", "pyarrow", "sqlalchemy")
 
 FORBIDDEN = {
     "vocabulary": BOTTOM,
     "clock": BOTTOM,
+    "formats": BOTTOM,
     "store": (
         "exports_pipeline.demo",
         "exports_pipeline.engine",

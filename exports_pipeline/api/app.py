@@ -11,17 +11,18 @@ from fastapi_offline import FastAPIOffline
 from exports_pipeline.api.access_log import redact_access_log
 from exports_pipeline.api.errors import install_error_handlers
 from exports_pipeline.api.routes import downloads, exports, health, webhook_endpoints
+from exports_pipeline.formats import format_titles
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.store.db import make_engine
 
-DESCRIPTION = """\
-Asynchronous exports of one day of events as gzipped NDJSON, optionally attributed to
-the touchpoints of chosen traffic sources.
+DESCRIPTION = f"""\
+Asynchronous exports of one day of events as {format_titles()} (one file, or parts
+listed by a manifest), optionally attributed to the touchpoints of chosen traffic sources.
 
 Authenticate with `Authorization: Bearer <api key>`. Limits per space and minute: create
 5, status 30 (`X-RateLimit-Limit`, `X-RateLimit-Remaining`, `Retry-After` on 429).
-Errors are `{"message": "..."}`; a 422 also lists every broken rule in `errors`.
+Errors are `{{"message": "..."}}`; a 422 also lists every broken rule in `errors`.
 """
 
 

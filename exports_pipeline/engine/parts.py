@@ -14,17 +14,15 @@ inside a block of the input.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from exports_pipeline.engine.write import BLOCK_ROWS, ExportFileWriter, file_format
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_CONTENT_TYPE = "application/json"
+from exports_pipeline.engine.write import BLOCK_ROWS, ExportFileWriter
+from exports_pipeline.formats import DEFAULT_FORMAT, ExportFormat, file_format
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class WrittenPart:
     sha256: str
 
 
-def part_file_name(part: int, format: str) -> str:
+def part_file_name(part: int, format: ExportFormat) -> str:
     """`part-00001.csv.gz`: the file name of part `part` (from 1) of a `format` export."""
     if part < 1:
         raise ValueError(f"part numbers start at 1, not {part}")
@@ -51,7 +49,7 @@ def write_parts(
     directory: Path,
     *,
     schema: Mapping[str, pl.DataType],
-    format: str = "ndjson",
+    format: ExportFormat = DEFAULT_FORMAT,
     max_rows_per_file: int,
     block_rows: int = BLOCK_ROWS,
 ) -> list[WrittenPart]:
@@ -63,46 +61,22 @@ def write_parts(
     """
     if max_rows_per_file < 1:
         raise ValueError(f"max_rows_per_file must be at least 1, not {max_rows_per_file}")
-    file_format(format)
+
+    def open_part(part: int) -> ExportFileWriter:
+        path = directory / part_file_name(part, format)
+        return ExportFileWriter(path, schema=schema, format=format, block_rows=block_rows)
+
     written: list[WrittenPart] = []
     writer: ExportFileWriter | None = None
-    room = 0
-
-    def open_part() -> ExportFileWriter:
-        name = part_file_name(len(written) + 1, format)
-        return ExportFileWriter(
-            directory / name, schema=schema, format=format, block_rows=block_rows
-        )
-
-    def close_part(current: ExportFileWriter) -> None:
-        result = current.close()
-        written.append(
-            WrittenPart(
-                part=len(written) + 1,
-                file_name=current.path.name,
-                path=current.path,
-                row_count=result.row_count,
-                file_size_bytes=result.file_size_bytes,
-                sha256=result.sha256,
-            )
-        )
-
     try:
-        writer, room = open_part(), max_rows_per_file
-        for block in blocks:
-            offset = 0
-            while offset < block.height:
-                if room == 0:
-                    close_part(writer)
-                    writer = None
-                    writer, room = open_part(), max_rows_per_file
-                take = min(room, block.height - offset)
-                writer.write(block.slice(offset, take))
-                offset += take
-                room -= take
-            if block.height == 0:
-                writer.write(block)  # checks its columns all the same
-        close_part(writer)
+        writer = open_part(1)
+        for opens_part, rows in _cut_at_parts(blocks, max_rows_per_file):
+            if opens_part:
+                written.append(_finished_part(writer, len(written) + 1))
+                writer = None
+                writer = open_part(len(written) + 1)
+            writer.write(rows)
+        written.append(_finished_part(writer, len(written) + 1))
         writer = None
     except BaseException:
         if writer is not None:
@@ -113,10 +87,45 @@ def write_parts(
     return written
 
 
+def _cut_at_parts(
+    blocks: Iterable[pl.DataFrame], max_rows_per_file: int
+) -> Iterator[tuple[bool, pl.DataFrame]]:
+    """The rows of `blocks` in order, cut where a part of `max_rows_per_file` rows ends:
+    (whether these rows open the next part, the rows). A part is opened only for rows that
+    need it, never after the last row; an empty block is passed on as is (to the current
+    part, which checks its columns all the same)."""
+    room = max_rows_per_file
+    for block in blocks:
+        offset = 0
+        while offset < block.height:
+            opens_part = room == 0
+            if opens_part:
+                room = max_rows_per_file
+            take = min(room, block.height - offset)
+            yield opens_part, block.slice(offset, take)
+            offset += take
+            room -= take
+        if block.height == 0:
+            yield False, block
+
+
+def _finished_part(writer: ExportFileWriter, part: int) -> WrittenPart:
+    """Close the file of part `part` (from 1) and say what was written."""
+    result = writer.close()
+    return WrittenPart(
+        part=part,
+        file_name=writer.path.name,
+        path=writer.path,
+        row_count=result.row_count,
+        file_size_bytes=result.file_size_bytes,
+        sha256=result.sha256,
+    )
+
+
 def manifest_bytes(
     *,
     export_id: int | str,
-    format: str,
+    format: ExportFormat,
     request: Mapping[str, Any],
     parts: Sequence[WrittenPart],
     keys: Sequence[str] | None = None,
@@ -129,7 +138,6 @@ def manifest_bytes(
     `file_size_bytes`, `sha256`, and `key` (where it is stored) when `keys` is given, one
     per part in order.
     """
-    file_format(format)
     if keys is not None and len(keys) != len(parts):
         raise ValueError(f"{len(keys)} storage keys for {len(parts)} parts")
     listed = []

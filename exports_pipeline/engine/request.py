@@ -26,14 +26,15 @@ from pydantic import (
     ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
 
 from exports_pipeline.clock import today_in
 from exports_pipeline.engine.models import MODELS
-from exports_pipeline.engine.write import FILE_FORMATS
+from exports_pipeline.formats import DEFAULT_FORMAT, ExportFormat
 from exports_pipeline.vocabulary import (
     AD_HIERARCHY_FIELDS,
     ATTRIBUTION_MODELS,
@@ -161,7 +162,15 @@ def _half_life(days: int) -> int:
 
 
 MAX_ROWS_PER_FILE = (1_000, 10_000_000)
-EXPORT_FORMATS: tuple[str, ...] = tuple(FILE_FORMATS)
+EXPORT_FORMATS: tuple[str, ...] = tuple(ExportFormat)
+
+
+def _export_format(value: object) -> ExportFormat:
+    # A strict model takes an `ExportFormat` field only as a member: a known name becomes
+    # its member here, and a value that is no string is refused as a string field would.
+    if not isinstance(value, str):
+        raise PydanticKnownError("string_type")
+    return ExportFormat(_one_of(EXPORT_FORMATS)(value))
 
 
 def _max_rows_per_file(rows: int) -> int:
@@ -187,10 +196,10 @@ HalfLifeDays = Annotated[
     AfterValidator(_half_life),
     Field(json_schema_extra={"minimum": HALF_LIFE_DAYS[0], "maximum": HALF_LIFE_DAYS[-1]}),
 ]
-ExportFormat = Annotated[
-    str,
-    AfterValidator(_one_of(EXPORT_FORMATS)),
-    Field(json_schema_extra={"enum": list(EXPORT_FORMATS)}),
+RequestedFormat = Annotated[
+    ExportFormat,
+    BeforeValidator(_export_format),
+    WithJsonSchema({"type": "string", "enum": list(EXPORT_FORMATS)}),
 ]
 MaxRowsPerFile = Annotated[
     int,
@@ -264,8 +273,9 @@ class ExportRequest(BaseModel):
         description="[first, last] percentages of the ends (integers 0-100, sum at most 100); "
         "required with position_based, allowed only with it.",
     )
-    format: ExportFormat | None = Field(
+    format: RequestedFormat | None = Field(
         default=None,
+        title="Format",
         description="File format: ndjson (gzip NDJSON, the default), csv (gzip CSV) or "
         "parquet (zstd).",
     )
@@ -324,9 +334,9 @@ class ExportRequest(BaseModel):
         return any(f in AD_HIERARCHY_FIELDS for f in self.fields or ())
 
     @property
-    def file_format(self) -> str:
+    def file_format(self) -> ExportFormat:
         """The format of the export's files: `format`, or `ndjson` when absent."""
-        return self.format or "ndjson"
+        return self.format or DEFAULT_FORMAT
 
     def to_params(self) -> dict[str, Any]:
         """JSON-ready parameters, without the date and without absent fields."""

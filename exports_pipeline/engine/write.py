@@ -4,7 +4,9 @@ Formats (SPEC 4 and 6.6): `ndjson` (gzip of NDJSON, the default), `csv` (gzip of
 CSV) and `parquet` (zstd). Rows arrive as an iterator of frames of any size; the writer
 regroups them into blocks of exactly `block_rows` rows (the last one shorter), so the bytes
 depend on the rows alone, never on how the caller chunked them, and it holds at most one
-block of rows plus the encoded text of the blocks being compressed.
+block of rows plus the encoded text of the blocks being compressed. Each format's encoder
+is its entry of `ENCODERS`, keyed by `formats.ExportFormat` (where each format's extension
+and Content-Type are).
 
 gzip formats: each block is serialised by Polars expressions and compressed as its own gzip
 member (a file of several members is one valid gzip stream); blocks are compressed on a
@@ -43,13 +45,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Protocol
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from exports_pipeline.engine.cpus import usable_cpus
+from exports_pipeline.formats import DEFAULT_FORMAT, ExportFormat, file_format
 
 # Rows per block (a gzip member, a Parquet row group); 100k typical rows is ~10-30 MB of text.
 BLOCK_ROWS = 100_000
@@ -59,33 +62,6 @@ ZSTD_LEVEL = 3
 # gzip members compressed at once: one per CPU the process may use, at most this many (each
 # holds a block's text, ~10-30 MB).
 _MAX_COMPRESSORS = 4
-
-ExportFormat = Literal["ndjson", "csv", "parquet"]
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    """How files of one export format are named and served."""
-
-    name: ExportFormat
-    extension: str
-    content_type: str
-
-
-FILE_FORMATS: dict[str, FileFormat] = {
-    "ndjson": FileFormat("ndjson", ".ndjson.gz", "application/gzip"),
-    "csv": FileFormat("csv", ".csv.gz", "application/gzip"),
-    "parquet": FileFormat("parquet", ".parquet", "application/vnd.apache.parquet"),
-}
-
-
-def file_format(name: str) -> FileFormat:
-    """The format called `name`; a `ValueError` naming the known ones otherwise."""
-    try:
-        return FILE_FORMATS[name]
-    except KeyError:
-        known = ", ".join(FILE_FORMATS)
-        raise ValueError(f"unknown export format {name!r}: expected one of {known}") from None
 
 
 @dataclass(frozen=True)
@@ -177,7 +153,7 @@ def parquet_schema(schema: Mapping[str, pl.DataType]) -> pa.Schema:
     return pa.schema(fields)
 
 
-class _Output:
+class OutputFile:
     """The file being written, counting and hashing every byte on the way."""
 
     def __init__(self, path: Path) -> None:
@@ -207,10 +183,21 @@ class _Output:
         )
 
 
-class _Encoder(Protocol):
-    def add(self, block: pl.DataFrame) -> None: ...
-    def finish(self) -> None: ...
-    def abort(self) -> None: ...
+class Encoder(Protocol):
+    """Encodes one file's blocks into its `OutputFile`, in order."""
+
+    def add(self, block: pl.DataFrame) -> None:
+        """Encode the rows of `block` (possibly none, columns the file's schema)."""
+
+    def finish(self) -> None:
+        """Write whatever the format ends a file with; the file is then complete."""
+
+    def abort(self) -> None:
+        """Stop, leaving the file unfinished (the writer removes it)."""
+
+
+# Makes the encoder of one file of a format, given the file and the rows' schema.
+EncoderFactory = Callable[[OutputFile, pl.Schema], Encoder]
 
 
 def _compress(text: bytes) -> bytes:
@@ -220,7 +207,7 @@ def _compress(text: bytes) -> bytes:
 class _GzipEncoder:
     """One gzip member per block, compressed on a pool while the next block is encoded."""
 
-    def __init__(self, out: _Output, text: Callable[[pl.DataFrame, bool], bytes]) -> None:
+    def __init__(self, out: OutputFile, text: Callable[[pl.DataFrame, bool], bytes]) -> None:
         self._out = out
         self._text = text
         self._first = True
@@ -246,7 +233,7 @@ class _GzipEncoder:
 class _ParquetEncoder:
     """One row group per block; every writer option fixed so the bytes are reproducible."""
 
-    def __init__(self, out: _Output, schema: pl.Schema) -> None:
+    def __init__(self, out: OutputFile, schema: pl.Schema) -> None:
         self._schema = parquet_schema(schema)
         self._writer = pq.ParquetWriter(
             out,
@@ -277,6 +264,19 @@ class _ParquetEncoder:
         self._writer.close()
 
 
+def _gzip_of(text: Callable[[pl.DataFrame, bool], bytes]) -> EncoderFactory:
+    """Files of one gzip member per block of `text(block, first)`, whatever the schema."""
+    return lambda out, schema: _GzipEncoder(out, text)
+
+
+# The encoder of each format of the registry (`formats.FILE_FORMATS`): one entry a format.
+ENCODERS: Mapping[ExportFormat, EncoderFactory] = {
+    ExportFormat.NDJSON: _gzip_of(_ndjson_text),
+    ExportFormat.CSV: _gzip_of(_csv_text),
+    ExportFormat.PARQUET: _ParquetEncoder,
+}
+
+
 class ExportFileWriter:
     """A file of one export format being written at `path`, fed frames of any size.
 
@@ -292,26 +292,22 @@ class ExportFileWriter:
         path: Path,
         *,
         schema: Mapping[str, pl.DataType],
-        format: str = "ndjson",
+        format: ExportFormat = DEFAULT_FORMAT,
         block_rows: int = BLOCK_ROWS,
     ) -> None:
         if block_rows < 1:
             raise ValueError(f"block_rows must be at least 1, not {block_rows}")
         self.format = file_format(format)
+        encoder = ENCODERS[self.format.name]
         self.path = path
         self._schema = pl.Schema(schema)
         self._block_rows = block_rows
         self._held: list[pl.DataFrame] = []
         self._held_rows = 0
         self._rows = 0
-        self._out = _Output(path)
-        self._encoder: _Encoder
+        self._out = OutputFile(path)
         try:
-            if self.format.name == "parquet":
-                self._encoder = _ParquetEncoder(self._out, self._schema)
-            else:
-                text = _csv_text if self.format.name == "csv" else _ndjson_text
-                self._encoder = _GzipEncoder(self._out, text)
+            self._encoder = encoder(self._out, self._schema)
         except BaseException:
             self._out.close()
             path.unlink(missing_ok=True)
@@ -377,7 +373,7 @@ def write_blocks(
     path: Path,
     *,
     schema: Mapping[str, pl.DataType],
-    format: str = "ndjson",
+    format: ExportFormat = DEFAULT_FORMAT,
     block_rows: int = BLOCK_ROWS,
 ) -> WriteResult:
     """Write the rows of `blocks` (in order) as one file of `format` at `path`.
@@ -392,7 +388,11 @@ def write_blocks(
 
 
 def write_export(
-    rows: pl.DataFrame, path: Path, *, block_rows: int = BLOCK_ROWS, format: str = "ndjson"
+    rows: pl.DataFrame,
+    path: Path,
+    *,
+    block_rows: int = BLOCK_ROWS,
+    format: ExportFormat = DEFAULT_FORMAT,
 ) -> WriteResult:
     """Write `rows` as one file of `format` (gzip NDJSON by default) to `path`, in place:
     the caller publishes atomically.

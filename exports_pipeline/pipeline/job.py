@@ -9,6 +9,7 @@ deterministic); runs spread over machines through the run launcher, not the exec
 
 from dagster import JobDefinition, RetryPolicy, in_process_executor, job
 
+from exports_pipeline.formats import format_titles
 from exports_pipeline.pipeline.ops import (
     extract_events,
     publish_export,
@@ -35,7 +36,8 @@ def build_export_job(
         partitions_def=export_date_partitions,
         executor_def=in_process_executor,
         description="Export one day (the partition, in the space's timezone) of a space's "
-        "events as a gzipped NDJSON file, optionally attributed to touchpoints.",
+        f"events as {format_titles()} (one file, or parts listed by a manifest), optionally "
+        "attributed to touchpoints.",
     )
     def event_export_job() -> None:
         task = validate_request()

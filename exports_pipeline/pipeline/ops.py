@@ -450,7 +450,7 @@ def publish_export(
         "file_size_bytes": published.file_size_bytes,
         "sha256": published.sha256,
         "storage_key": key,
-        "format": published.format,
+        "format": published.format.value,  # Dagster's metadata takes a plain string
         "duration_seconds": round(stage.seconds, 3),
     }
     if parts is not None:

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from exports_pipeline.engine.parts import MANIFEST_CONTENT_TYPE, MANIFEST_NAME, WrittenPart
-from exports_pipeline.engine.write import FILE_FORMATS, file_format
+from exports_pipeline.formats import (
+    DEFAULT_FORMAT,
+    FILE_FORMATS,
+    MANIFEST_CONTENT_TYPE,
+    MANIFEST_NAME,
+    ExportFormat,
+    file_format,
+)
 
 _PART_RE = re.compile(r"part-([0-9]{5,})(\..+)")
 
@@ -24,7 +30,7 @@ def _folder(prefix: str, space_id: str, date: dt.date) -> list[str]:
     return [p for p in (prefix.strip("/"), space_id, date.isoformat()) if p]
 
 
-def new_object_key(prefix: str, space_id: str, date: dt.date, extension: str = ".ndjson.gz") -> str:
+def new_object_key(prefix: str, space_id: str, date: dt.date, extension: str) -> str:
     """`<prefix>/<space>/<date>/<uuid><extension>`: random, never guessable from an export id."""
     return "/".join([*_folder(prefix, space_id, date), f"{uuid.uuid4()}{extension}"])
 
@@ -60,14 +66,8 @@ def served_as(key: str, *, export_id: int, date: dt.date) -> ServedAs:
             if part is not None and part.group(2) == fmt.extension:
                 return ServedAs(f"{base}-{name}", fmt.content_type, int(part.group(1)))
             return ServedAs(f"{base}{fmt.extension}", fmt.content_type)
-    return ServedAs(f"{base}.ndjson.gz", FILE_FORMATS["ndjson"].content_type)
-
-
-def download_file_name(export_id: int, date: dt.date, key: str | None = None) -> str:
-    """The file name a download of `key` is saved under (a single NDJSON file without key)."""
-    if key is None:
-        return f"events-{date.isoformat()}-{export_id}.ndjson.gz"
-    return served_as(key, export_id=export_id, date=date).file_name
+    default = FILE_FORMATS[DEFAULT_FORMAT]
+    return ServedAs(f"{base}{default.extension}", default.content_type)
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,19 @@ class PublishedParts:
     @property
     def keys(self) -> list[str]:
         return [*self.part_keys, self.manifest_key]
+
+
+class PartFile(Protocol):
+    """What storing a part needs of it (`engine.parts.WrittenPart`): name, path, sha256."""
+
+    @property
+    def file_name(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 class StoredFiles(Protocol):
@@ -123,22 +136,22 @@ class ExportStorage(ABC):
         space_id: str,
         date: dt.date,
         sha256: str,
-        format: str = "ndjson",
+        format: ExportFormat = DEFAULT_FORMAT,
     ) -> str:
         """Store the finished file of a `format` export under a new key and return the key
         (`<prefix>/<space>/<date>/<uuid><extension>`); atomic as `put`."""
-        fmt = file_format(format)
-        key = new_object_key(self.key_prefix, space_id, date, fmt.extension)
-        self.put(local_path, key, content_type=fmt.content_type, sha256=sha256)
+        file = file_format(format)
+        key = new_object_key(self.key_prefix, space_id, date, file.extension)
+        self.put(local_path, key, content_type=file.content_type, sha256=sha256)
         return key
 
     def publish_parts(
         self,
-        parts: Sequence[WrittenPart],
+        parts: Sequence[PartFile],
         *,
         space_id: str,
         date: dt.date,
-        format: str,
+        format: ExportFormat,
         manifest: Callable[[list[str]], bytes],
     ) -> PublishedParts:
         """Store `parts` and then their manifest under a new folder
@@ -148,13 +161,13 @@ class ExportStorage(ABC):
         the manifest last, only once every part is stored. On any error the parts already
         stored are deleted, so nothing is left under a final name.
         """
-        fmt = file_format(format)
+        content_type = file_format(format).content_type
         folder = new_parts_folder(self.key_prefix, space_id, date)
         keys = [f"{folder}/{part.file_name}" for part in parts]
         stored: list[str] = []
         try:
             for part, key in zip(parts, keys, strict=True):
-                self.put(part.path, key, content_type=fmt.content_type, sha256=part.sha256)
+                self.put(part.path, key, content_type=content_type, sha256=part.sha256)
                 stored.append(key)
             data = manifest(keys)
             digest = hashlib.sha256(data).hexdigest()

@@ -14,7 +14,8 @@ from typing import Any
 import polars as pl
 
 from exports_pipeline.engine.parts import manifest_bytes, write_parts
-from exports_pipeline.engine.write import file_format, write_blocks
+from exports_pipeline.engine.write import write_blocks
+from exports_pipeline.formats import DEFAULT_FORMAT, ExportFormat, file_format
 from exports_pipeline.storage.base import ExportStorage
 
 
@@ -32,7 +33,7 @@ class PublishedExport:
     row_count: int
     file_size_bytes: int
     sha256: str
-    format: str
+    format: ExportFormat
     files: list[dict[str, Any]] | None = None
 
     @property
@@ -50,7 +51,7 @@ def write_and_publish(
     export_id: int,
     space_id: str,
     date: dt.date,
-    format: str = "ndjson",
+    format: ExportFormat = DEFAULT_FORMAT,
     max_rows_per_file: int | None = None,
     request: Mapping[str, Any] | None = None,
     before_publish: Callable[[], None] = lambda: None,
@@ -65,34 +66,33 @@ def write_and_publish(
     cancelled meanwhile) stores nothing. Atomic: on an error nothing of the export is left
     under a final name.
     """
-    fmt = file_format(format)
     if max_rows_per_file is None:
-        path = workdir / f"export-{export_id}{fmt.extension}"
-        written = write_blocks(blocks, path, schema=schema, format=fmt.name)
+        path = workdir / f"export-{export_id}{file_format(format).extension}"
+        written = write_blocks(blocks, path, schema=schema, format=format)
         before_publish()
         key = storage.publish(
-            path, space_id=space_id, date=date, sha256=written.sha256, format=fmt.name
+            path, space_id=space_id, date=date, sha256=written.sha256, format=format
         )
         return PublishedExport(
             storage_key=key,
             row_count=written.row_count,
             file_size_bytes=written.file_size_bytes,
             sha256=written.sha256,
-            format=fmt.name,
+            format=format,
         )
     folder = workdir / f"export-{export_id}-parts"
     folder.mkdir()
     parts = write_parts(
-        blocks, folder, schema=schema, format=fmt.name, max_rows_per_file=max_rows_per_file
+        blocks, folder, schema=schema, format=format, max_rows_per_file=max_rows_per_file
     )
     before_publish()
     published = storage.publish_parts(
         parts,
         space_id=space_id,
         date=date,
-        format=fmt.name,
+        format=format,
         manifest=lambda keys: manifest_bytes(
-            export_id=export_id, format=fmt.name, request=request or {}, parts=parts, keys=keys
+            export_id=export_id, format=format, request=request or {}, parts=parts, keys=keys
         ),
     )
     files = [
@@ -111,6 +111,6 @@ def write_and_publish(
         row_count=sum(part.row_count for part in parts),
         file_size_bytes=sum(part.file_size_bytes for part in parts),
         sha256=published.manifest_sha256,
-        format=fmt.name,
+        format=format,
         files=files,
     )

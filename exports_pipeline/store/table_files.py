@@ -18,7 +18,7 @@ Accepted values:
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import polars as pl
 import sqlalchemy as sa
 from polars.exceptions import PanicException
 
+from exports_pipeline.formats import ExportFormat
 from exports_pipeline.store.columns import (
     AMOUNT,
     BOOLEAN,
@@ -38,7 +39,6 @@ from exports_pipeline.store.columns import (
 from exports_pipeline.store.schema import EVENTS_STORE_TABLES
 
 TABLES: dict[str, sa.Table] = {table.name: table for table in EVENTS_STORE_TABLES}
-FILE_FORMATS: tuple[str, ...] = ("parquet", "csv", "ndjson")
 
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -70,12 +70,31 @@ class LoadError(Exception):
         super().__init__(f"{', '.join(where)}: {message}")
 
 
+def _read_csv(path: Path) -> pl.DataFrame:
+    # Everything as text: `validate_frame` parses the values, where a bad one gets its row.
+    return pl.read_csv(path, infer_schema=False)
+
+
+def _read_ndjson(path: Path) -> pl.DataFrame:
+    return pl.read_ndjson(path, infer_schema_length=None)
+
+
+# The formats a table file may be in (plain files, not an export's gzip), each with its
+# reader; `<table>.<format>` names the table and the format.
+READERS: dict[ExportFormat, Callable[[Path], pl.DataFrame]] = {
+    ExportFormat.PARQUET: pl.read_parquet,
+    ExportFormat.CSV: _read_csv,
+    ExportFormat.NDJSON: _read_ndjson,
+}
+
+
 @dataclass(frozen=True)
 class TableFile:
-    """A file of the folder and the table it loads."""
+    """A file of the folder, the table it loads and the format it is in."""
 
     table: sa.Table
     path: Path
+    format: ExportFormat
 
 
 def find_table_files(directory: Path) -> list[TableFile]:
@@ -91,16 +110,15 @@ def find_table_files(directory: Path) -> list[TableFile]:
         if path.name.startswith(".") or path.is_dir():
             continue
         stem, _, suffix = path.name.partition(".")
-        if suffix not in FILE_FORMATS:
+        if suffix not in READERS:
             raise LoadError(
-                path.name,
-                f"unknown file type; expected <table>.{{{','.join(FILE_FORMATS)}}}",
+                path.name, f"unknown file type; expected <table>.{{{','.join(READERS)}}}"
             )
         if stem not in TABLES:
             raise LoadError(path.name, f"unknown table {stem!r}; known tables: {', '.join(TABLES)}")
         if stem in found:
             raise LoadError(path.name, f"table {stem!r} already comes from {found[stem].path.name}")
-        found[stem] = TableFile(TABLES[stem], path)
+        found[stem] = TableFile(TABLES[stem], path, ExportFormat(suffix))
     return [found[name] for name in TABLES if name in found]
 
 
@@ -108,16 +126,10 @@ def read_table_file(table_file: TableFile) -> pl.DataFrame:
     """The validated rows of one file, with the table's columns and normalised types."""
     path = table_file.path
     try:
-        if path.suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        elif path.suffix == ".csv":
-            # Everything as text: the values are parsed below, where a bad one gets its row.
-            frame = pl.read_csv(path, infer_schema=False)
-        else:
-            frame = pl.read_ndjson(path, infer_schema_length=None)
+        frame = READERS[table_file.format](path)
     except (Exception, PanicException) as exc:
         # Polars panics (a BaseException) on some damaged files instead of raising.
-        raise LoadError(path.name, f"cannot be read as {path.suffix[1:]}: {exc}") from exc
+        raise LoadError(path.name, f"cannot be read as {table_file.format}: {exc}") from exc
     return validate_frame(table_file.table, frame, path.name)
 
 
@@ -254,7 +266,7 @@ def _to_timestamp(values: pl.Series) -> pl.Series:
     valid_offset = (offset_h < 24) & (offset_m < 60)
     return pl.select(
         pl.when(valid_offset)
-        .then(base + pl.duration(microseconds=micros) - pl.duration(minutes=offset))
+        .then(base + pl.duration(microseconds=pl.lit(micros)) - pl.duration(minutes=pl.lit(offset)))
         .otherwise(None)
     ).to_series()
 
@@ -263,6 +275,7 @@ def _check_timezones(frame: pl.DataFrame, file: str) -> None:
     known = zoneinfo.available_timezones()
     bad = ~frame["timezone"].is_in(sorted(known))
     _fail_at_first(bad, file, "timezone", "not an IANA timezone name")
+
 
 def _check_unique_keys(table: sa.Table, frame: pl.DataFrame, file: str) -> None:
     key = primary_key(table)

@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from exports_pipeline.engine.write import (
-    FILE_FORMATS,
+    ENCODERS,
     ExportFileWriter,
-    file_format,
     parquet_schema,
     write_blocks,
     write_export,
 )
+from exports_pipeline.formats import FILE_FORMATS, ExportFormat, file_format
 from exports_pipeline_tests.support.delivery import gzip_members
 
 FORMATS = ("ndjson", "csv", "parquet")
@@ -204,6 +204,21 @@ def test_names_and_content_types(fmt: str, extension: str, content_type: str) ->
     assert file_format(fmt).extension == extension
     assert file_format(fmt).content_type == content_type
     assert set(FILE_FORMATS) == set(FORMATS)
+
+
+def test_every_format_of_the_registry_has_its_encoder() -> None:
+    assert list(ENCODERS) == list(ExportFormat) == list(FILE_FORMATS)
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_a_format_member_and_its_name_write_the_same_bytes(
+    tmp_path: Path, fmt: ExportFormat
+) -> None:
+    rows = pl.concat([_frame()] * 3)
+    by_member = write_export(rows, tmp_path / "member", format=fmt, block_rows=4)
+    by_name = write_export(rows, tmp_path / "name", format=fmt.value, block_rows=4)
+    assert by_member == by_name
+    assert (tmp_path / "member").read_bytes() == (tmp_path / "name").read_bytes()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

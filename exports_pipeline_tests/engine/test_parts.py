@@ -14,8 +14,9 @@ import pytest
 
 from exports_pipeline.engine.parts import manifest_bytes, part_file_name, write_parts
 from exports_pipeline.engine.write import write_export
+from exports_pipeline.formats import ExportFormat
 
-FORMATS = ("ndjson", "csv", "parquet")
+FORMATS = tuple(ExportFormat)
 
 
 def _rows(n: int) -> pl.DataFrame:

@@ -20,8 +20,7 @@ from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.routes.exports import EXPORTS_PATH, parse_export_id
 from exports_pipeline.api.schemas import ErrorBody
-from exports_pipeline.engine.parts import MANIFEST_CONTENT_TYPE
-from exports_pipeline.engine.write import FILE_FORMATS
+from exports_pipeline.formats import FILE_FORMATS, MANIFEST_CONTENT_TYPE, format_titles
 from exports_pipeline.storage.base import DownloadRefused, served_as
 from exports_pipeline.store import exports as store_exports
 from exports_pipeline.store.exports import COMPLETED, get_export
@@ -49,8 +48,8 @@ def _digits(value: str | None) -> bool:
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "The export's file (gzip NDJSON, gzip CSV or Parquet), one of its "
-            "parts, or its JSON manifest.",
+            "description": f"The export's file ({format_titles()}), one of its parts, or its "
+            "JSON manifest.",
             "content": {
                 content_type: {"schema": {"type": "string", "format": "binary"}}
                 for content_type in sorted(
