@@ -23,6 +23,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
@@ -30,7 +32,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import (
+    InitErrorDetails,
+    PydanticCustomError,
+    PydanticKnownError,
+    core_schema,
+)
 
 from exports_pipeline.clock import today_in
 from exports_pipeline.engine.models import MODELS
@@ -103,31 +111,45 @@ def _not_bool(value: object) -> object:
     return value
 
 
-def _distinct_list(allowed: tuple[str, ...], *, most: int, noun: str) -> Any:
-    """A list of 1..`most` distinct values of `allowed`, in the client's order."""
-    allowed_set = frozenset(allowed)
+@dataclass(frozen=True)
+class DistinctValues:
+    """`Annotated` metadata of a list field: 1..`most` distinct values of `allowed`, kept
+    in the client's order, with the JSON schema saying so."""
 
-    def check(values: list[str]) -> list[str]:
+    allowed: tuple[str, ...]
+    most: int
+    noun: str
+
+    def check(self, values: list[str]) -> list[str]:
         if len(values) < 1:
             raise _rule("must contain at least 1 item")
-        if len(values) > most:
-            raise _rule(f"must contain at most {most} items, got {len(values)}")
+        if len(values) > self.most:
+            raise _rule(f"must contain at most {self.most} items, got {len(values)}")
         seen: set[str] = set()
         for value in values:
-            if value not in allowed_set:
-                raise _rule(f"unknown {noun} {value!r}")
+            if value not in self.allowed:
+                raise _rule(f"unknown {self.noun} {value!r}")
             if value in seen:
                 raise _rule(f"duplicate value {value!r}")
             seen.add(value)
         return values
 
-    schema = {
-        "items": {"type": "string", "enum": list(allowed)},
-        "minItems": 1,
-        "maxItems": most,
-        "uniqueItems": True,
-    }
-    return Annotated[list[str], AfterValidator(check), Field(json_schema_extra=schema)]
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update(
+            items={"type": "string", "enum": list(self.allowed)},
+            minItems=1,
+            maxItems=self.most,
+            uniqueItems=True,
+        )
+        return json_schema
 
 
 ExportDate = Annotated[
@@ -139,9 +161,12 @@ ExportDate = Annotated[
         json_schema_extra={"pattern": r"^\d{4}-\d{2}-\d{2}$", "example": "2024-01-15"},
     ),
 ]
-EventNames = _distinct_list(STANDARD_EVENT_NAMES + CUSTOM_EVENT_NAMES, most=10, noun="event name")
-Sources = _distinct_list(SOURCES, most=15, noun="source")
-ExportFields = _distinct_list(EXPORT_FIELDS, most=20, noun="field")
+EventNames = Annotated[
+    list[str],
+    DistinctValues(STANDARD_EVENT_NAMES + CUSTOM_EVENT_NAMES, most=10, noun="event name"),
+]
+Sources = Annotated[list[str], DistinctValues(SOURCES, most=15, noun="source")]
+ExportFields = Annotated[list[str], DistinctValues(EXPORT_FIELDS, most=20, noun="field")]
 AttributionModel = Annotated[
     str,
     AfterValidator(_one_of(ATTRIBUTION_MODELS)),

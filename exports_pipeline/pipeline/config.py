@@ -1,13 +1,19 @@
-"""Typed run config of the export job: the launchpad form has the API's request shape."""
+"""Typed run config of the export job: the launchpad form is generated from `ExportRequest`.
+
+`ExportRequestConfig` declares `export_id` and `space_id` itself and takes every request
+field but `date` (the partition key) from `ExportRequest`'s JSON schema: its name, its JSON
+type and its description. Each is optional on the form (absent means the request's own
+default), and the request's rules are applied once, when the run parses the request.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import Config
-from pydantic import Field
+from pydantic import Field, create_model
 
 from exports_pipeline.engine.request import ExportRequest, params_from_json
 
@@ -18,8 +24,13 @@ REQUEST_TAG = "export_request"
 # key; the config below declares each of them for the launchpad form.
 REQUEST_FIELDS = tuple(name for name in ExportRequest.model_fields if name != "date")
 
+# The launchpad takes a field's JSON type, not its rule: a value breaking the rule reaches
+# the run, which fails the export naming the rule (as the API would answer).
+_JSON_TYPES: dict[str, Any] = {"string": str, "integer": int}
+_JSON_ARRAYS: dict[str, Any] = {"string": list[str], "integer": list[int]}
 
-class ExportRequestConfig(Config):
+
+class LaunchConfig(Config):
     """Config of `validate_request`.
 
     With `export_id` (all the sensor sets, for API and schedule exports) the run serves that
@@ -33,32 +44,6 @@ class ExportRequestConfig(Config):
     )
     space_id: str | None = Field(
         default=None, description="Space to export; required without export_id."
-    )
-    query_mode: str | None = Field(default=None, description="`profile` (default) or `company`.")
-    event_names: list[str] | None = Field(default=None, description="Event names to keep.")
-    sources: list[str] | None = Field(default=None, description="Sources to attribute to.")
-    attribution_model: str | None = Field(
-        default=None, description="Attribution model; required with sources."
-    )
-    attribution_window: int | None = Field(
-        default=None, description="Window in days (0 = lifetime); required with sources."
-    )
-    fields: list[str] | None = Field(default=None, description="Fields of each row, in order.")
-    attribution_half_life_days: int | None = Field(
-        default=None, description="time_decay only: half-life in days, 1-30 (default 7)."
-    )
-    position_weights: list[int] | None = Field(
-        default=None,
-        description="position_based only (required there): [first, last] percentages, "
-        "each 0-100, sum <= 100.",
-    )
-    format: str | None = Field(
-        default=None, description="`ndjson` (default, gzip NDJSON), `csv` (gzip) or `parquet`."
-    )
-    max_rows_per_file: int | None = Field(
-        default=None,
-        description="Split into parts of at most this many rows (1,000-10,000,000), "
-        "with a manifest.",
     )
 
     def request_body(self, date: dt.date) -> dict[str, Any]:
@@ -90,3 +75,44 @@ class ExportRequestConfig(Config):
             except ValueError as exc:
                 raise ValueError(f"run tag {REQUEST_TAG!r} {exc}") from exc
         return space_id, body
+
+
+def _json_type(prop: Mapping[str, Any]) -> Any:
+    """The Python type of a JSON-schema property: a string, an integer or a list of one."""
+    if prop["type"] == "array":
+        return _JSON_ARRAYS[prop["items"]["type"]]
+    return _JSON_TYPES[prop["type"]]
+
+
+def _description(prop: Mapping[str, Any]) -> str:
+    """The field's description in the request; a field without one names its values."""
+    if "description" in prop:
+        return str(prop["description"])
+    values = ", ".join(map(str, prop["enum"]))
+    return f"One of {values} (default {prop['default']})."
+
+
+def launchpad_fields() -> dict[str, Any]:
+    """The request fields of the launchpad form: (type, optional `Field`) for each one,
+    as `pydantic.create_model` takes them."""
+    properties = ExportRequest.model_json_schema()["properties"]
+    return {
+        name: (
+            _json_type(properties[name]) | None,
+            Field(default=None, description=_description(properties[name])),
+        )
+        for name in REQUEST_FIELDS
+    }
+
+
+if TYPE_CHECKING:
+    # The request fields are made at run time: a checker knows the form by its declared part.
+    ExportRequestConfig = LaunchConfig
+else:
+    ExportRequestConfig = create_model(
+        "ExportRequestConfig",
+        __base__=LaunchConfig,
+        __doc__=LaunchConfig.__doc__,
+        __module__=__name__,
+        **launchpad_fields(),
+    )

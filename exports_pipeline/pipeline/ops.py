@@ -10,7 +10,7 @@ cannot report itself: a killed worker, a cancelled run).
 import datetime as dt
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ from exports_pipeline.pipeline.failures import failure_message, invalid_request_
 from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
 from exports_pipeline.pipeline.retries import will_retry
 from exports_pipeline.pipeline.workers import current_worker_tags
-from exports_pipeline.storage.publish import write_and_publish
+from exports_pipeline.storage.base import ExportStorage
+from exports_pipeline.storage.publish import PublishedExport, write_and_publish
 from exports_pipeline.store.exports import (
     PROCESSING,
     QUEUED,
@@ -167,56 +168,101 @@ def _space_and_request(
     return space, request
 
 
+@dataclass(frozen=True)
+class _Launch:
+    """What a run was asked to serve: an existing export (`export_id`), or a UI/CLI launch
+    making its own export; the space, the trigger and the API-shaped body, not yet parsed."""
+
+    export_id: int | None
+    space_id: str
+    trigger: str
+    body: dict[str, Any]
+
+
+def _launch_of(
+    config: ExportRequestConfig, store: StoreResource, tags: Mapping[str, str], date: dt.date
+) -> _Launch:
+    """The run's `_Launch`: the config's export, else the config or tags of a UI/CLI launch.
+
+    `Failure` when the launch names no space, or its export is missing or already settled.
+    """
+    if config.export_id is None:
+        trigger = "backfill" if BACKFILL_TAG in tags else "ui"
+        try:
+            space_id, body = config.launch_request(tags, date)
+        except ValueError as exc:
+            raise Failure(description=str(exc)) from None
+        return _Launch(None, space_id, trigger, body)
+    with store.engine.connect() as conn:
+        record = get_export(conn, config.export_id)
+    if record is None:
+        raise Failure(description=f"export {config.export_id} does not exist")
+    if record.status not in (QUEUED, PROCESSING):
+        hint = "launch without export_id to make a new export"
+        raise Failure(
+            description=f"export {record.id} is already {record.status}; {hint}",
+            allow_retries=False,
+        )
+    return _Launch(
+        record.id, record.space_id, record.trigger, {**record.params, "date": record.date}
+    )
+
+
+def _servable(store: StoreResource, launch: _Launch, date: dt.date) -> tuple[Space, ExportRequest]:
+    """The space and the parsed request of `launch`; `Failure` saying why it cannot be
+    served (its export, if any, is marked failed with that reason)."""
+    try:
+        return _space_and_request(store, launch.space_id, launch.body, date)
+    except _Unservable as exc:
+        message = invalid_request_message(str(exc))
+        if launch.export_id is not None:
+            raise _fail(store, launch.export_id, message) from None
+        raise Failure(description=message) from None
+
+
+def _claim(
+    store: StoreResource, launch: _Launch, space: Space, request: ExportRequest, run_id: str
+) -> int:
+    """The id of the export this run now serves: `launch`'s, claimed, or a new one."""
+    try:
+        with store.engine.begin() as conn:
+            return start_export(
+                conn,
+                launch.export_id,
+                run_id=run_id,
+                space_id=space.id,
+                request=request,
+                trigger=launch.trigger,
+            )
+    except ExportNotStartable as exc:
+        raise Failure(description=str(exc)) from None
+
+
+def _task_metadata(task: ExportTask, trigger: str) -> dict[str, Any]:
+    request = task.request
+    return {
+        "export_id": task.export_id,
+        "space_id": task.space_id,
+        "timezone": task.timezone,
+        "trigger": trigger,
+        "request": MetadataValue.json({**request.to_params(), "date": request.date.isoformat()}),
+    }
+
+
 @op(description="Check the request and the date, create or claim the export record.")
 def validate_request(
     context: OpExecutionContext, config: ExportRequestConfig, store: StoreResource
 ) -> Output[ExportTask]:
     date = dt.date.fromisoformat(context.partition_key)
     context.instance.add_run_tags(context.run_id, current_worker_tags())
-    export_id = config.export_id
-    if export_id is None:
-        trigger = "backfill" if BACKFILL_TAG in context.run.tags else "ui"
-        try:
-            space_id, body = config.launch_request(context.run.tags, date)
-        except ValueError as exc:
-            raise Failure(description=str(exc)) from None
-    else:
-        with store.engine.connect() as conn:
-            record = get_export(conn, export_id)
-        if record is None:
-            raise Failure(description=f"export {export_id} does not exist")
-        if record.status not in (QUEUED, PROCESSING):
-            hint = "launch without export_id to make a new export"
-            raise Failure(
-                description=f"export {record.id} is already {record.status}; {hint}",
-                allow_retries=False,
-            )
-        space_id, trigger = record.space_id, record.trigger
-        body = {**record.params, "date": record.date}
-    try:
-        space, request = _space_and_request(store, space_id, body, date)
-    except _Unservable as exc:
-        message = invalid_request_message(str(exc))
-        if export_id is not None:
-            raise _fail(store, export_id, message) from None
-        raise Failure(description=message) from None
-    try:
-        with store.engine.begin() as conn:
-            export_id = start_export(
-                conn,
-                export_id,
-                run_id=context.run_id,
-                space_id=space.id,
-                request=request,
-                trigger=trigger,
-            )
-    except ExportNotStartable as exc:
-        raise Failure(description=str(exc)) from None
-    if config.export_id is None:
-        context.log.info(f"created export {export_id} ({trigger}) for space {space.id}")
+    launch = _launch_of(config, store, context.run.tags, date)
+    space, request = _servable(store, launch, date)
+    export_id = _claim(store, launch, space, request, context.run_id)
+    if launch.export_id is None:
+        context.log.info(f"created export {export_id} ({launch.trigger}) for space {space.id}")
     context.instance.add_run_tags(
         context.run_id,
-        {"export_id": str(export_id), SPACE_TAG: space.id, "trigger": trigger},
+        {"export_id": str(export_id), SPACE_TAG: space.id, "trigger": launch.trigger},
     )
     context.log.info(
         f"export {export_id}: space {space.id} ({space.timezone}), date {date.isoformat()}, "
@@ -225,16 +271,7 @@ def validate_request(
     task = ExportTask(
         export_id=export_id, space_id=space.id, timezone=space.timezone, request=request
     )
-    return Output(
-        task,
-        metadata={
-            "export_id": export_id,
-            "space_id": space.id,
-            "timezone": space.timezone,
-            "trigger": trigger,
-            "request": MetadataValue.json({**request.to_params(), "date": date.isoformat()}),
-        },
-    )
+    return Output(task, metadata=_task_metadata(task, launch.trigger))
 
 
 @op(description="Read the day's events of the space and the touchpoints of their journeys.")
@@ -380,20 +417,13 @@ def _still_processing(store: StoreResource, export_id: int) -> None:
         )
 
 
-@op(
-    description="Write the export's file (or parts and manifest) in its format, store it "
-    "atomically, mark the export completed."
-)
-def publish_export(
-    context: OpExecutionContext,
-    task: ExportTask,
-    rows: ExportRows,
-    store: StoreResource,
-    export_storage: ExportStorageResource,
-) -> Output[dict[str, Any]]:
-    storage = export_storage.get_storage()
+def _write_and_publish(
+    store: StoreResource, storage: ExportStorage, task: ExportTask, rows: ExportRows
+) -> PublishedExport:
+    """Write the export's rows in its format, publish them and mark it completed; when it
+    was settled meanwhile (a cancel, the reconciliation) delete what was published and fail."""
     request = task.request
-    with _Stage(context, store, task) as stage, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         # Rows are made slice by slice as the writer takes them: never all at once.
         published = write_and_publish(
             _reporting_progress(rows.blocks(), store, task.export_id),
@@ -429,31 +459,54 @@ def publish_export(
                 description=f"export {task.export_id} is {status}; the file was discarded",
                 allow_retries=False,
             )
-    key = published.storage_key
-    parts = len(published.files) if published.files is not None else None
-    context.log.info(
-        f"export {task.export_id} completed: {published.row_count} rows, "
-        f"{published.file_size_bytes} bytes, {published.format}"
-        + (f" in {parts} parts" if parts is not None else "")
-        + f", sha256 {published.sha256}, key {key}"
-    )
-    summary = {
-        "export_id": task.export_id,
-        "storage_key": key,
+    return published
+
+
+def _published_summary(
+    published: PublishedExport, export_id: int, seconds: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the op's value, its metadata) for a published export."""
+    summary: dict[str, Any] = {
+        "export_id": export_id,
+        "storage_key": published.storage_key,
         "row_count": published.row_count,
         "file_size_bytes": published.file_size_bytes,
         "sha256": published.sha256,
     }
     metadata: dict[str, Any] = {
-        "export_id": task.export_id,
+        "export_id": export_id,
         "rows": published.row_count,
         "file_size_bytes": published.file_size_bytes,
         "sha256": published.sha256,
-        "storage_key": key,
+        "storage_key": published.storage_key,
         "format": published.format.value,  # Dagster's metadata takes a plain string
-        "duration_seconds": round(stage.seconds, 3),
+        "duration_seconds": round(seconds, 3),
     }
-    if parts is not None:
-        summary["parts"] = parts
-        metadata["parts"] = parts
+    if published.files is not None:
+        summary["parts"] = metadata["parts"] = len(published.files)
+    return summary, metadata
+
+
+@op(
+    description="Write the export's file (or parts and manifest) in its format, store it "
+    "atomically, mark the export completed."
+)
+def publish_export(
+    context: OpExecutionContext,
+    task: ExportTask,
+    rows: ExportRows,
+    store: StoreResource,
+    export_storage: ExportStorageResource,
+) -> Output[dict[str, Any]]:
+    storage = export_storage.get_storage()
+    with _Stage(context, store, task) as stage:
+        published = _write_and_publish(store, storage, task, rows)
+    parts = len(published.files) if published.files is not None else None
+    context.log.info(
+        f"export {task.export_id} completed: {published.row_count} rows, "
+        f"{published.file_size_bytes} bytes, {published.format}"
+        + (f" in {parts} parts" if parts is not None else "")
+        + f", sha256 {published.sha256}, key {published.storage_key}"
+    )
+    summary, metadata = _published_summary(published, task.export_id, stage.seconds)
     return Output(summary, metadata=metadata)
