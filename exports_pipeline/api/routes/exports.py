@@ -150,7 +150,7 @@ def get_event_export(
         ttl = settings.download_url_ttl_seconds
         expires_at = dt.datetime.fromtimestamp(int(time.time()) + ttl, dt.UTC)
         url_of = _url_minter(request, storage, record, ttl)
-        return _completed_status(record, url_of(record.storage_key), expires_at, url_of)
+        return _completed_status(record, record.storage_key, expires_at, url_of)
     return _pending_status(record)
 
 
@@ -185,11 +185,13 @@ def _url_minter(
 
 def _completed_status(
     record: ExportRecord,
-    download_url: str,
+    storage_key: str,
     expires_at: dt.datetime,
     url_of: Callable[[str], str],
 ) -> ExportStatus:
-    """A completed export's status: its file's (or manifest's) URL, then its parts' URLs."""
+    """A completed export's status: the URL of its file (or manifest, `storage_key`), then
+    its parts' URLs."""
+    download_url = url_of(storage_key)
     files = None
     if record.files is not None:
         files = [
