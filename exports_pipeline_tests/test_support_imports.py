@@ -2,7 +2,8 @@
 
 No module imports a conftest or a test module (pytest imports those itself: importing one
 again runs its module code twice and couples unrelated tests), and conftest files hold
-only fixtures and pytest hooks.
+only fixtures and pytest hooks. Nothing, package or tests, imports a private module of
+Dagster (`dagster._core...`): only its public API.
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ def forbidden_imports(source: str) -> list[str]:
             parts = module.split(".")
             outside_support = parts[0] == "exports_pipeline_tests" and parts[1:2] != ["support"]
             if outside_support or any(_is_test_module(part) for part in parts):
+                found.append(module)
+    return found
+
+
+def private_dagster_imports(source: str) -> list[str]:
+    """The modules `source` imports from that are private to Dagster or a Dagster library
+    (a part of the dotted name starts with `_`)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+        else:
+            continue
+        for module in modules:
+            parts = module.split(".")
+            if parts[0].startswith("dagster") and any(p.startswith("_") for p in parts[1:]):
                 found.append(module)
     return found
 
@@ -129,3 +148,29 @@ def test_imports_reach_no_test_module_and_no_conftest(path: Path) -> None:
 )
 def test_conftest_files_hold_only_fixtures_and_hooks(path: Path) -> None:
     assert non_fixture_definitions(path.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from dagster import DagsterInstance, QueuedRunCoordinator", []),
+        ("import dagster_postgres", []),
+        (
+            "from dagster._core.run_coordinator import QueuedRunCoordinator",
+            ["dagster._core.run_coordinator"],
+        ),
+        ("import dagster._core.instance", ["dagster._core.instance"]),
+        ("from dagster_aws.s3._x import y", ["dagster_aws.s3._x"]),
+    ],
+)
+def test_the_dagster_scan_flags_what_it_must(source: str, expected: list[str]) -> None:
+    assert private_dagster_imports(source) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*SCANNED, *sorted((REPO / "exports_pipeline").rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_only_the_public_api_of_dagster_is_imported(path: Path) -> None:
+    assert private_dagster_imports(path.read_text()) == []

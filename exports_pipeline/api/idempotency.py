@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import Request, Response
 from sqlalchemy import Engine
@@ -171,7 +171,14 @@ class IdempotentCreate:
         return stored.export_id
 
 
-IDEMPOTENCY_OPENAPI: dict[str, list[dict[str, Any]] | dict[str, Any]] = {
+class OpenApiParts(TypedDict):
+    """What the `Idempotency-Key` adds to the create's OpenAPI operation."""
+
+    parameters: list[dict[str, Any]]
+    headers: dict[str, Any]
+
+
+IDEMPOTENCY_OPENAPI: OpenApiParts = {
     "parameters": [
         {
             "name": IDEMPOTENCY_KEY_HEADER,

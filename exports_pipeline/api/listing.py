@@ -14,12 +14,13 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from exports_pipeline.api.export_ids import parse_export_id
 from exports_pipeline.engine.request import FieldError
 from exports_pipeline.store.exports import STATUSES
+from exports_pipeline.store.status import Status
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_EXPORT_ID = 2**63 - 1
 PARAMETERS = ("limit", "starting_after", "status", "date")
 
 
@@ -27,7 +28,7 @@ PARAMETERS = ("limit", "starting_after", "status", "date")
 class ListQuery:
     limit: int = DEFAULT_LIMIT
     starting_after: int | None = None
-    status: str | None = None
+    status: Status | None = None
     date: dt.date | None = None
 
 
@@ -50,8 +51,8 @@ def parse_list_query(params: QueryParams) -> tuple[ListQuery, list[FieldError]]:
         else:
             errors.append(FieldError("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
     if (after := params.get("starting_after")) is not None:
-        if _digits(after) and 1 <= int(after) <= MAX_EXPORT_ID:
-            values["starting_after"] = int(after)
+        if (export_id := parse_export_id(after)) is not None:
+            values["starting_after"] = export_id
         else:
             errors.append(FieldError("starting_after", "must be an export id"))
     if (status := params.get("status")) is not None:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
 
+from exports_pipeline.store.status import Status
+
 
 class FieldErrorBody(BaseModel):
     field: str = Field(description="The request field (`body` for the body as a whole).")
@@ -51,7 +53,7 @@ class ExportStatus(BaseModel):
     """SPEC 2.2 (and 6.3/6.4: cancelled, expired). Absent keys are omitted, never null."""
 
     export_id: int
-    status: Literal["queued", "processing", "completed", "failed", "cancelled", "expired"]
+    status: Status
     created_at: dt.datetime = Field(description="ISO 8601 UTC, e.g. 2024-01-15T10:00:00Z.")
     message: str | None = Field(
         default=None,
@@ -97,7 +99,7 @@ class ExportSummary(BaseModel):
     """An export in a list (SPEC 6.2): its status object without the download URL."""
 
     export_id: int
-    status: Literal["queued", "processing", "completed", "failed", "cancelled", "expired"]
+    status: Status
     created_at: dt.datetime = Field(description="ISO 8601 UTC, e.g. 2024-01-15T10:00:00Z.")
     message: str | None = Field(default=None, description="User-facing sentence unless completed.")
     completed_at: dt.datetime | None = None

@@ -11,13 +11,15 @@ deliveries in the same transaction (`store.webhooks.enqueue_deliveries`, the out
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from exports_pipeline.clock import utcnow
 from exports_pipeline.store.schema import exports
+from exports_pipeline.store.status import Status
 from exports_pipeline.store.webhooks import (
     EXPORT_CANCELLED,
     EXPORT_COMPLETED,
@@ -26,14 +28,17 @@ from exports_pipeline.store.webhooks import (
     enqueue_deliveries,
 )
 
-QUEUED = "queued"
-PROCESSING = "processing"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED, EXPIRED)
-SETTLED = (COMPLETED, FAILED, CANCELLED, EXPIRED)
+QUEUED: Status = "queued"
+PROCESSING: Status = "processing"
+COMPLETED: Status = "completed"
+FAILED: Status = "failed"
+CANCELLED: Status = "cancelled"
+EXPIRED: Status = "expired"
+STATUSES: tuple[Status, ...] = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED, EXPIRED)
+SETTLED: tuple[Status, ...] = (COMPLETED, FAILED, CANCELLED, EXPIRED)
+
+# Ids are the `exports.id` BigInteger: no export has a larger one.
+MAX_EXPORT_ID = 2**63 - 1
 
 QUEUED_MESSAGE = "Your export is queued and will start shortly."
 PROCESSING_MESSAGE = "Your export is being generated."
@@ -63,12 +68,42 @@ class StoredRequest:
 
 
 @dataclass(frozen=True)
+class StoredPart:
+    """One part of an export in parts (SPEC 6.6) as the `exports.files` column keeps it:
+    one JSON object per part, in part order, with these keys in this order."""
+
+    part: int
+    key: str
+    file_name: str
+    row_count: int
+    file_size_bytes: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> StoredPart:
+        return cls(
+            part=int(entry["part"]),
+            key=str(entry["key"]),
+            file_name=str(entry["file_name"]),
+            row_count=int(entry["row_count"]),
+            file_size_bytes=int(entry["file_size_bytes"]),
+            sha256=str(entry["sha256"]),
+        )
+
+
+@dataclass(frozen=True)
 class ExportRecord:
+    """A row of the `exports` table; `files` lists the parts of an export in parts (None
+    for an export of one file)."""
+
     id: int
     space_id: str
     date: dt.date
     params: dict[str, Any]
-    status: str
+    status: Status
     trigger: str
     subscription_id: int | None
     created_at: dt.datetime
@@ -81,7 +116,9 @@ class ExportRecord:
     sha256: str | None
     message: str | None
     format: str | None = None
-    files: list[dict[str, Any]] | None = None
+    files: list[StoredPart] | None = None
+    row_count_expected: int | None = None
+    rows_written: int | None = None
 
     @property
     def file_format(self) -> str:
@@ -91,17 +128,15 @@ class ExportRecord:
     @property
     def file_keys(self) -> list[str]:
         """Every stored object of the export: its file, or its parts then its manifest."""
-        parts = [str(f["key"]) for f in self.files or ()]
+        parts = [part.key for part in self.files or ()]
         return [*parts, *([self.storage_key] if self.storage_key else [])]
 
     def part_key(self, part: int) -> str | None:
         """The storage key of part `part` (from 1), None when the export has no such part."""
         for entry in self.files or ():
-            if entry.get("part") == part:
-                return str(entry["key"])
+            if entry.part == part:
+                return entry.key
         return None
-    row_count_expected: int | None = None
-    rows_written: int | None = None
 
     @property
     def stored_request(self) -> StoredRequest:
@@ -110,8 +145,11 @@ class ExportRecord:
         return StoredRequest(self.date, self.params)
 
 
-def _record(row: Any) -> ExportRecord:
-    return ExportRecord(**row._mapping)
+def _record(row: Row[Any]) -> ExportRecord:
+    columns = dict(row._mapping)
+    if columns["files"] is not None:
+        columns["files"] = [StoredPart.from_json(entry) for entry in columns["files"]]
+    return ExportRecord(**columns)
 
 
 def create_export(
@@ -121,7 +159,7 @@ def create_export(
     request: RequestParams,
     trigger: str,
     subscription_id: int | None = None,
-    status: str = QUEUED,
+    status: Status = QUEUED,
     run_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> int:
@@ -158,7 +196,7 @@ def get_export(
 
 
 def exports_with_status(
-    conn: Connection, status: str, *, after_id: int = 0, limit: int = 100
+    conn: Connection, status: Status, *, after_id: int = 0, limit: int = 100
 ) -> list[ExportRecord]:
     """Exports in `status` with id > `after_id`, oldest first."""
     rows = conn.execute(
@@ -233,7 +271,7 @@ def mark_completed(
     file_size_bytes: int,
     sha256: str,
     format: str = "ndjson",
-    files: list[dict[str, Any]] | None = None,
+    files: list[StoredPart] | None = None,
     now: dt.datetime | None = None,
 ) -> bool:
     """processing -> completed, only once the file is fully stored; False if not processing.
@@ -251,7 +289,7 @@ def mark_completed(
             file_size_bytes=file_size_bytes,
             sha256=sha256,
             format=format,
-            files=files,
+            files=None if files is None else [part.to_json() for part in files],
             message=None,
         )
     )
@@ -362,7 +400,7 @@ def list_exports(
     *,
     limit: int,
     before_id: int | None = None,
-    status: str | None = None,
+    status: Status | None = None,
     date: dt.date | None = None,
 ) -> tuple[list[ExportRecord], bool]:
     """The space's exports newest first (id descending), ids below `before_id`, filtered by
@@ -378,7 +416,7 @@ def list_exports(
     return [_record(r) for r in rows[:limit]], len(rows) > limit
 
 
-def statuses_of(conn: Connection, export_ids: list[int]) -> dict[int, str]:
+def statuses_of(conn: Connection, export_ids: list[int]) -> dict[int, Status]:
     """The status of each of these exports that exists."""
     if not export_ids:
         return {}

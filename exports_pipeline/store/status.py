@@ -8,11 +8,14 @@ is this object plus the parts minted per call (`download_url`, `expires_at`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, Protocol
 
-COMPLETED = "completed"
+Status = Literal["queued", "processing", "completed", "failed", "cancelled", "expired"]
+"""The status of an export (SPEC 2.2, 6.3, 6.4), as stored and as answered."""
 
-DEFAULT_MESSAGES = {
+COMPLETED: Status = "completed"
+
+DEFAULT_MESSAGES: dict[str, str] = {
     "queued": "Your export is being prepared.",
     "processing": "Your export is being prepared.",
     "failed": "The export failed; please create it again.",
@@ -30,12 +33,31 @@ def iso_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def status_object(record: Any) -> dict[str, Any]:
+class StatusColumns(Protocol):
+    """The columns of an export its status object is made of (an `ExportRecord`, a row of
+    the `exports` table)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def completed_at(self) -> dt.datetime | None: ...
+    @property
+    def row_count(self) -> int | None: ...
+    @property
+    def file_size_bytes(self) -> int | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+def status_object(record: StatusColumns) -> dict[str, Any]:
     """`export_id`, `status`, `created_at`; `message` unless completed; `completed_at`,
     `row_count`, `file_size_bytes`, `sha256` when completed. Absent keys are left out.
-
-    `record` is anything with the `exports` columns as attributes (an `ExportRecord`, a
-    row of the table).
     """
     body: dict[str, Any] = {
         "export_id": int(record.id),

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from exports_pipeline.engine.parts import WrittenPart
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.storage.local import LocalExportStorage
+from exports_pipeline.storage.publish import stored_parts
 from exports_pipeline.store.exports import create_export, mark_completed, mark_processing
 from exports_pipeline_tests.support.api import EXPORTS, Keys, StoredFile, bearer
 
@@ -37,17 +38,7 @@ def parts_export(
     published = storage.publish_parts(
         parts, space_id="acme", date=DATE, format="parquet", manifest=lambda keys: manifest
     )
-    files = [
-        {
-            "part": p.part,
-            "key": key,
-            "file_name": p.file_name,
-            "row_count": p.row_count,
-            "file_size_bytes": p.file_size_bytes,
-            "sha256": p.sha256,
-        }
-        for p, key in zip(parts, published.part_keys, strict=True)
-    ]
+    files = stored_parts(parts, published.part_keys)
     request = ExportRequest(date=DATE, format="parquet", max_rows_per_file=1000)
     with store_engine.begin() as conn:
         export_id = create_export(conn, space_id="acme", request=request, trigger="api")

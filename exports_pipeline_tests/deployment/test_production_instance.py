@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance, DagsterRunStatus
-from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster import DagsterInstance, DagsterRunStatus, QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from exports_pipeline.pipeline.job import event_export_job

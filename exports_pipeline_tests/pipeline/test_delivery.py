@@ -255,7 +255,7 @@ def test_local_storage_delivers_every_file_of_the_export(
         folder = record.storage_key.rsplit("/", 1)[0]
         assert re.fullmatch(rf"{SPACE}/{DATE}/[0-9a-f-]{{36}}", folder)
         assert record.storage_key == f"{folder}/manifest.json"
-        assert [f["key"] for f in record.files or ()] == [
+        assert [f.key for f in record.files or ()] == [
             f"{folder}/part-{i:05d}{EXTENSIONS[fmt]}" for i in range(1, len(record.files or ()) + 1)
         ]
     else:

@@ -38,7 +38,7 @@ def _check(record: ExportRecord, files_root, params, fmt, part_names) -> None:
         assert record.files is None and record.file_keys == [record.storage_key]
         assert record.storage_key.endswith({"csv": ".csv.gz"}.get(fmt, f".{fmt}"))
         return
-    assert [f["file_name"] for f in record.files or ()] == part_names
+    assert [f.file_name for f in record.files or ()] == part_names
     assert record.storage_key.endswith("/manifest.json")
     manifest = json.loads((files_root / record.storage_key).read_text())
     assert manifest["format"] == fmt and manifest["row_count"] == record.row_count == 2

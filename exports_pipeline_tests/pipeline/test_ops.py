@@ -180,12 +180,12 @@ def test_publish_export_stores_parts_then_the_manifest(store, export_storage, fi
     with store.engine.connect() as conn:
         record = get_export(conn, export_id)
     assert (record.status, record.format, record.row_count) == ("completed", "csv", 2_500)
-    assert [(f["part"], f["row_count"]) for f in record.files] == [(1, 1000), (2, 1000), (3, 500)]
+    assert [(f.part, f.row_count) for f in record.files] == [(1, 1000), (2, 1000), (3, 500)]
     assert output.value["parts"] == output.metadata["parts"].value == 3
     manifest = json.loads((files_root / record.storage_key).read_bytes())
-    assert [p["key"] for p in manifest["parts"]] == [f["key"] for f in record.files]
+    assert [p["key"] for p in manifest["parts"]] == [f.key for f in record.files]
     assert record.file_size_bytes == sum(
-        (files_root / f["key"]).stat().st_size for f in record.files
+        (files_root / f.key).stat().st_size for f in record.files
     )
 
 

@@ -4,10 +4,16 @@ pipeline's tests (on the small store of `support.small_store`)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from dagster import DagsterInstance, Definitions, SensorDefinition, build_sensor_context
-from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    RunRequest,
+    SensorDefinition,
+    build_sensor_context,
+)
 
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.job import event_export_job
@@ -31,6 +37,17 @@ def queue_export(
         return create_export(conn, space_id=SPACE, request=request, trigger=trigger, now=created)
 
 
+class SensorTick(Protocol):
+    """What the tests read of a tick's result (`SensorDefinition.evaluate_tick`)."""
+
+    @property
+    def run_requests(self) -> Sequence[RunRequest] | None: ...
+    @property
+    def cursor(self) -> str | None: ...
+    @property
+    def skip_message(self) -> str | None: ...
+
+
 def evaluate_tick(
     sensor: SensorDefinition,
     definitions: Definitions,
@@ -38,7 +55,7 @@ def evaluate_tick(
     cursor: str | None = None,
     *,
     store: StoreResource | None = None,
-) -> SensorExecutionData:
+) -> SensorTick:
     """One tick of `sensor` with the store of `definitions` (or `store`); run requests are
     resolved against the job, so their partition keys are validated."""
     with build_sensor_context(

@@ -11,19 +11,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Engine
 
 from exports_pipeline.api.deps import EngineDep, StorageDep
 from exports_pipeline.api.errors import ApiError
-from exports_pipeline.api.routes.exports import EXPORTS_PATH, parse_export_id
+from exports_pipeline.api.export_ids import parse_export_id
+from exports_pipeline.api.routes.exports import EXPORTS_PATH
 from exports_pipeline.api.schemas import ErrorBody
 from exports_pipeline.formats import FILE_FORMATS, MANIFEST_CONTENT_TYPE, format_titles
 from exports_pipeline.storage.base import DownloadRefused, served_as
 from exports_pipeline.store import exports as store_exports
-from exports_pipeline.store.exports import COMPLETED, get_export
+from exports_pipeline.store.exports import COMPLETED, ExportRecord, get_export
 
 router = APIRouter(prefix=EXPORTS_PATH, tags=["downloads"])
 
@@ -80,23 +83,8 @@ def download_export(
     if numeric_id is None or not (_digits(expires) and signature and signature.isascii()):
         raise ApiError(403, INVALID)
     assert expires is not None
-    with engine.connect() as conn:
-        record = get_export(conn, numeric_id)
-    # An expired export keeps its storage key until its file is gone: its URLs are told
-    # apart from forged ones (404 below) while the retention pass runs.
-    if (
-        record is None
-        or record.status not in (COMPLETED, store_exports.EXPIRED)
-        or not record.storage_key
-    ):
-        raise ApiError(403, INVALID)
-    key: str | None = record.storage_key
-    if part is not None:
-        # Exactly as minted (`part=2`): no other spelling names a part.
-        number = int(part) if _digits(part) and not part.startswith("0") else None
-        key = record.part_key(number) if number is not None else None
-    if key is None:
-        raise ApiError(403, INVALID)
+    record = _downloadable_export(engine, numeric_id)
+    key = _key_named(record, part)
     try:
         path = storage.signed_file(
             key,
@@ -109,9 +97,45 @@ def download_export(
         raise ApiError(403, EXPIRED if refused.expired else INVALID) from None
     if record.status == store_exports.EXPIRED:
         raise ApiError(404, store_exports.EXPIRED_MESSAGE)
-    # Opened here, streamed from the open file: a retention pass deleting the file after
-    # this point cannot cut the download short (the open file lives on), and one that
-    # deleted it before is a 404, never a 500 or half a file.
+    return _file_response(path, key, record)
+
+
+def _downloadable_export(engine: Engine, export_id: int) -> ExportRecord:
+    """The export `export_id` when it has files a URL may name; a 403 otherwise.
+
+    An expired export keeps its storage key until its file is gone: its URLs are told apart
+    from forged ones (a 404 once the signature holds) while the retention pass runs.
+    """
+    with engine.connect() as conn:
+        record = get_export(conn, export_id)
+    if (
+        record is None
+        or record.status not in (COMPLETED, store_exports.EXPIRED)
+        or not record.storage_key
+    ):
+        raise ApiError(403, INVALID)
+    return record
+
+
+def _key_named(record: ExportRecord, part: str | None) -> str:
+    """The key of the object the URL names: the export's file (or manifest), or with
+    `part` the part of that number, written exactly as minted (`part=2`); a 403 otherwise."""
+    key = record.storage_key
+    if part is not None:
+        number = int(part) if _digits(part) and not part.startswith("0") else None
+        key = record.part_key(number) if number is not None else None
+    if key is None:
+        raise ApiError(403, INVALID)
+    return key
+
+
+def _file_response(path: Path, key: str, record: ExportRecord) -> StreamingResponse:
+    """The file at `path` streamed under the name and type of `key`.
+
+    Opened here, streamed from the open file: a retention pass deleting the file after
+    this point cannot cut the download short (the open file lives on), and one that
+    deleted it before is a 404, never a 500 or half a file.
+    """
     try:
         file = path.open("rb")
     except (FileNotFoundError, IsADirectoryError):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urljoin
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BeforeValidator
+from sqlalchemy import Engine
 
 from exports_pipeline.api.body import read_body
 from exports_pipeline.api.deps import (
@@ -20,6 +21,7 @@ from exports_pipeline.api.deps import (
     StorageDep,
 )
 from exports_pipeline.api.errors import ApiError
+from exports_pipeline.api.export_ids import ExportId, is_export_id
 from exports_pipeline.api.idempotency import IDEMPOTENCY_OPENAPI, IdempotentCreate
 from exports_pipeline.api.listing import LIST_OPENAPI_PARAMETERS, parse_list_query
 from exports_pipeline.api.schemas import (
@@ -37,6 +39,7 @@ from exports_pipeline.engine.request import (
     InvalidExportRequest,
     parse_export_body,
 )
+from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.store.exports import (
     COMPLETED,
     FAILED,
@@ -50,30 +53,8 @@ from exports_pipeline.store.exports import (
 )
 
 EXPORTS_PATH = "/public-api/v1/events/exports"
-MAX_EXPORT_ID = 2**63 - 1
 
 router = APIRouter(prefix=EXPORTS_PATH, tags=["exports"])
-
-
-def _whole_number(value: object) -> object:
-    """An export id is written in decimal digits: `1.0`, `1e3` or `+1` name no export."""
-    if isinstance(value, str) and not value.lstrip("-").isdigit():
-        raise ValueError("must be a whole number written in digits")
-    return value
-
-
-ExportId = Annotated[int, BeforeValidator(_whole_number)]
-
-
-def parse_export_id(text: str) -> int | None:
-    """The export id written in `text` (ASCII decimal digits, 1 to 2**63-1), else None.
-
-    At most 19 digits are read: int() refuses more than 4300 with a ValueError (a 500).
-    """
-    if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if 1 <= value <= MAX_EXPORT_ID else None
 
 
 # The documented create body is the model the rules live in: the limits cannot drift.
@@ -164,55 +145,92 @@ def get_event_export(
     settings: SettingsDep,
 ) -> ExportStatus:
     """The export's status; when completed, a download URL minted for this call."""
+    record = _export_of_space(engine, export_id, caller.space.id)
+    if record.status == COMPLETED and record.storage_key:
+        ttl = settings.download_url_ttl_seconds
+        expires_at = dt.datetime.fromtimestamp(int(time.time()) + ttl, dt.UTC)
+        url_of = _url_minter(request, storage, record, ttl)
+        return _completed_status(record, record.storage_key, expires_at, url_of)
+    return _pending_status(record)
+
+
+def _export_of_space(engine: Engine, export_id: int, space_id: str) -> ExportRecord:
+    """The export `export_id` of the space; a 404 when there is none."""
     record = None
-    numeric_id = parse_export_id(str(export_id))
-    if numeric_id is not None:
+    if is_export_id(export_id):
         with engine.connect() as conn:
-            record = get_export(conn, numeric_id, space_id=caller.space.id)
+            record = get_export(conn, export_id, space_id=space_id)
     if record is None:
         raise ApiError(404, f"Export {export_id} not found.")
+    return record
+
+
+def _url_minter(
+    request: Request, storage: ExportStorage, record: ExportRecord, ttl: int
+) -> Callable[[str], str]:
+    """A function giving a download URL of a stored object of `record`, valid `ttl` s."""
+
+    def url_of(key: str) -> str:
+        url = storage.download_url(
+            key, export_id=record.id, date=record.date, expires_in_seconds=ttl
+        )
+        if url.startswith("/"):
+            # A path on the API (local storage without EXPORTS_PUBLIC_BASE_URL): on the
+            # scheme, host and port this request came to.
+            url = urljoin(str(request.base_url), url)
+        return url
+
+    return url_of
+
+
+def _completed_status(
+    record: ExportRecord,
+    storage_key: str,
+    expires_at: dt.datetime,
+    url_of: Callable[[str], str],
+) -> ExportStatus:
+    """A completed export's status: the URL of its file (or manifest, `storage_key`), then
+    its parts' URLs."""
+    download_url = url_of(storage_key)
+    files = None
+    if record.files is not None:
+        files = [
+            ExportFilePart(
+                part=part.part,
+                download_url=url_of(part.key),
+                row_count=part.row_count,
+                file_size_bytes=part.file_size_bytes,
+                sha256=part.sha256,
+            )
+            for part in record.files
+        ]
+    return ExportStatus(
+        export_id=record.id,
+        status=record.status,
+        created_at=record.created_at,
+        download_url=download_url,
+        completed_at=record.completed_at,
+        expires_at=expires_at,
+        row_count=record.row_count,
+        file_size_bytes=record.file_size_bytes,
+        sha256=record.sha256,
+        files=files,
+        manifest_url=download_url if files is not None else None,
+    )
+
+
+def _pending_status(record: ExportRecord) -> ExportStatus:
+    """The status of an export not (or no longer) downloadable: its message, and while
+    processing its progress once the rows it will have are known."""
     status = ExportStatus(
         export_id=record.id,
-        status=record.status,  # type: ignore[arg-type]
+        status=record.status,
         created_at=record.created_at,
+        message=record.message or _default_message(record.status),
     )
-    if record.status == COMPLETED and record.storage_key:
-        now = int(time.time())
-        ttl = settings.download_url_ttl_seconds
-
-        def url_of(key: str) -> str:
-            url = storage.download_url(
-                key, export_id=record.id, date=record.date, expires_in_seconds=ttl
-            )
-            if url.startswith("/"):
-                # A path on the API (local storage without EXPORTS_PUBLIC_BASE_URL): on the
-                # scheme, host and port this request came to.
-                url = urljoin(str(request.base_url), url)
-            return url
-
-        status.download_url = url_of(record.storage_key)
-        status.completed_at = record.completed_at
-        status.expires_at = dt.datetime.fromtimestamp(now + ttl, dt.UTC)
-        status.row_count = record.row_count
-        status.file_size_bytes = record.file_size_bytes
-        status.sha256 = record.sha256
-        if record.files is not None:
-            status.files = [
-                ExportFilePart(
-                    part=entry["part"],
-                    download_url=url_of(entry["key"]),
-                    row_count=entry["row_count"],
-                    file_size_bytes=entry["file_size_bytes"],
-                    sha256=entry["sha256"],
-                )
-                for entry in record.files
-            ]
-            status.manifest_url = status.download_url
-    else:
-        status.message = record.message or _default_message(record.status)
-        if record.status == PROCESSING and record.row_count_expected is not None:
-            status.row_count_expected = record.row_count_expected
-            status.rows_written = record.rows_written or 0
+    if record.status == PROCESSING and record.row_count_expected is not None:
+        status.row_count_expected = record.row_count_expected
+        status.rows_written = record.rows_written or 0
     return status
 
 
@@ -225,7 +243,7 @@ def _default_message(status: str) -> str:
 def _summary(record: ExportRecord) -> ExportSummary:
     summary = ExportSummary(
         export_id=record.id,
-        status=record.status,  # type: ignore[arg-type]
+        status=record.status,
         created_at=record.created_at,
     )
     if record.status == COMPLETED:
@@ -293,7 +311,7 @@ def cancel_event_export(
 ) -> ExportStatus:
     """Cancel the export: nothing is ever published for it; its run is terminated."""
     record = None
-    if 1 <= export_id <= MAX_EXPORT_ID:
+    if is_export_id(export_id):
         with engine.begin() as conn:
             cancelled = mark_cancelled(conn, export_id, space_id=caller.space.id)
             record = get_export(conn, export_id, space_id=caller.space.id)
@@ -307,7 +325,7 @@ def cancel_event_export(
         )
     return ExportStatus(
         export_id=record.id,
-        status=record.status,  # type: ignore[arg-type]
+        status=record.status,
         created_at=record.created_at,
         message=record.message,
     )
