@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Row, insert, select, update
 
 from exports_pipeline.clock import utcnow
+from exports_pipeline.formats import DEFAULT_FORMAT, ExportFormat
 from exports_pipeline.store.schema import exports
 from exports_pipeline.store.status import Status
 from exports_pipeline.store.webhooks import (
@@ -115,15 +116,15 @@ class ExportRecord:
     file_size_bytes: int | None
     sha256: str | None
     message: str | None
-    format: str | None = None
+    format: ExportFormat | None = None
     files: list[StoredPart] | None = None
     row_count_expected: int | None = None
     rows_written: int | None = None
 
     @property
-    def file_format(self) -> str:
-        """The format of the export's files (`ndjson` for exports from before formats)."""
-        return self.format or "ndjson"
+    def file_format(self) -> ExportFormat:
+        """The format of the export's files (NDJSON for exports from before formats)."""
+        return self.format or DEFAULT_FORMAT
 
     @property
     def file_keys(self) -> list[str]:
@@ -147,6 +148,8 @@ class ExportRecord:
 
 def _record(row: Row[Any]) -> ExportRecord:
     columns = dict(row._mapping)
+    if columns["format"] is not None:
+        columns["format"] = ExportFormat(columns["format"])
     if columns["files"] is not None:
         columns["files"] = [StoredPart.from_json(entry) for entry in columns["files"]]
     return ExportRecord(**columns)
@@ -270,7 +273,7 @@ def mark_completed(
     row_count: int,
     file_size_bytes: int,
     sha256: str,
-    format: str = "ndjson",
+    format: ExportFormat = DEFAULT_FORMAT,
     files: list[StoredPart] | None = None,
     now: dt.datetime | None = None,
 ) -> bool:
