@@ -11,7 +11,12 @@ from dagster import EnvVar, RunConfig, mem_io_manager
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.definitions import defs
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import (
+    ExportStorageResource,
+    LocalStorageResource,
+    S3StorageResource,
+    StoreResource,
+)
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import get_export
 from exports_pipeline_tests.support.small_store import ATTRIBUTED, EXPORT_DATE, SPACE
@@ -42,6 +47,7 @@ def test_the_real_code_location_loads_with_its_resources(environment: Path) -> N
     assert store.subscription_catch_up_days == 3
     storage = resources["export_storage"]
     assert isinstance(storage, ExportStorageResource)
+    assert isinstance(storage, LocalStorageResource)
     assert storage.storage_dir == str(environment / "files")
     assert storage.signing_secret is None
     assert storage.signing_secret_file == str(environment / "signing-secret")
@@ -51,13 +57,25 @@ def test_a_set_secret_reaches_the_resources_as_an_env_var(
     environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EXPORTS_SIGNING_SECRET", "a-secret-never-shown")
+    storage = (defs().resources or {})["export_storage"]
+    assert isinstance(storage, LocalStorageResource)
+    assert storage.signing_secret == EnvVar("EXPORTS_SIGNING_SECRET")
+    assert "a-secret-never-shown" not in repr(storage)
+
+
+def test_set_aws_credentials_reach_the_s3_storage_as_env_vars(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPORTS_STORAGE", "s3")
+    monkeypatch.setenv("EXPORTS_S3_BUCKET", BUCKET)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "key-secret")
     storage = (defs().resources or {})["export_storage"]
-    assert storage.signing_secret == EnvVar("EXPORTS_SIGNING_SECRET")
+    assert isinstance(storage, S3StorageResource)
+    assert storage.s3_bucket == BUCKET
     assert storage.aws_access_key_id == EnvVar("AWS_ACCESS_KEY_ID")
     assert storage.aws_secret_access_key == EnvVar("AWS_SECRET_ACCESS_KEY")
-    assert "a-secret-never-shown" not in repr(storage)
+    assert "key-secret" not in repr(storage)
 
 
 def test_the_default_storage_is_the_one_settings_describe(
@@ -74,8 +92,7 @@ def test_the_job_publishes_to_s3(store, instance, s3_endpoint, tmp_path):
     credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **credentials)
     client.create_bucket(Bucket=BUCKET)
-    storage = ExportStorageResource(
-        storage="s3",
+    storage = S3StorageResource(
         s3_endpoint_url=s3_endpoint,
         s3_region="us-east-1",
         s3_bucket=BUCKET,
