@@ -45,7 +45,7 @@ def storage_resource(settings: Settings) -> ExportStorageResource:
     return LocalStorageResource(
         storage_dir=str(settings.resolved_storage_dir),
         public_base_url=settings.public_base_url,
-        # The settings read EXPORTS_SIGNING_SECRET; the run reads it again, never the UI.
+        # Set (the settings read EXPORTS_SIGNING_SECRET): an EnvVar, as the AWS secrets.
         signing_secret=EnvVar("EXPORTS_SIGNING_SECRET") if settings.signing_secret else None,
         signing_secret_file=str(settings.signing_secret_file),
     )
