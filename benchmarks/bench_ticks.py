@@ -34,7 +34,7 @@ from dagster import (
 from exports_pipeline.clock import utcnow
 from exports_pipeline.pipeline.job import EXPORT_JOB_NAME, event_export_job
 from exports_pipeline.pipeline.reconcile import fail_runs_with_dead_workers, settle_exports
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import LocalStorageResource, StoreResource
 from exports_pipeline.pipeline.sensors import export_request_sensor
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.exports import QUEUED, exports_with_status
@@ -113,7 +113,7 @@ def main() -> None:
             sensors=[export_request_sensor],
             resources={
                 "store": store,
-                "export_storage": ExportStorageResource(storage_dir=tmp, signing_secret="x"),
+                "export_storage": LocalStorageResource(storage_dir=tmp, signing_secret="x"),
                 "io_manager": mem_io_manager,
             },
         )

@@ -13,6 +13,10 @@ from typing import Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The earliest date the service will ever export (the first partition of the export job);
+# `Settings.earliest_date` may only narrow it.
+FIRST_EXPORT_DATE = dt.date(2020, 1, 1)
+
 
 class Settings(BaseSettings):
     """Configuration of the store, the export storage, the API and the pipeline."""
@@ -54,7 +58,7 @@ class Settings(BaseSettings):
         ),
     )
     earliest_date: dt.date = Field(
-        default=dt.date(2020, 1, 1), description="Earliest date an export may ask for."
+        default=FIRST_EXPORT_DATE, description="Earliest date an export may ask for."
     )
     download_url_ttl_seconds: int = Field(
         default=900, ge=1, description="Lifetime of a download URL (15 minutes)."

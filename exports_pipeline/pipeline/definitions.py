@@ -10,6 +10,8 @@ from dagster import Definitions, EnvVar, definitions, mem_io_manager
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import (
     ExportStorageResource,
+    LocalStorageResource,
+    S3StorageResource,
     StoreResource,
     WebhookSenderResource,
 )
@@ -24,26 +26,33 @@ from exports_pipeline.settings import Settings
 REQUEST_WAIT_SECONDS = 4.0
 
 
-def _secret(variable: str) -> EnvVar | None:
+def _aws_secret(variable: str) -> EnvVar | None:
     # An EnvVar is read when a run starts and never shown in the UI; unset: no field value.
     return EnvVar(variable) if os.environ.get(variable) else None
 
 
-def resources_from(settings: Settings) -> dict[str, object]:
-    """The resources of the code location, configured from `settings`."""
-    storage = ExportStorageResource(
-        storage=settings.storage,
+def storage_resource(settings: Settings) -> ExportStorageResource:
+    """The storage resource of the backend `settings.storage` names."""
+    if settings.storage == "s3":
+        return S3StorageResource(
+            s3_bucket=settings.s3_bucket,
+            s3_prefix=settings.s3_prefix,
+            s3_region=settings.s3_region,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            aws_access_key_id=_aws_secret("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=_aws_secret("AWS_SECRET_ACCESS_KEY"),
+        )
+    return LocalStorageResource(
         storage_dir=str(settings.resolved_storage_dir),
         public_base_url=settings.public_base_url,
-        signing_secret=_secret("EXPORTS_SIGNING_SECRET") if settings.signing_secret else None,
+        # Set (the settings read EXPORTS_SIGNING_SECRET): an EnvVar, as the AWS secrets.
+        signing_secret=EnvVar("EXPORTS_SIGNING_SECRET") if settings.signing_secret else None,
         signing_secret_file=str(settings.signing_secret_file),
-        s3_bucket=settings.s3_bucket,
-        s3_prefix=settings.s3_prefix,
-        s3_region=settings.s3_region,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=_secret("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=_secret("AWS_SECRET_ACCESS_KEY"),
     )
+
+
+def resources_from(settings: Settings) -> dict[str, object]:
+    """The resources of the code location, configured from `settings`."""
     return {
         "store": StoreResource(
             database_url=settings.resolved_database_url,
@@ -53,7 +62,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
             request_wait_seconds=REQUEST_WAIT_SECONDS,
             max_export_rows=settings.max_export_rows,
         ),
-        "export_storage": storage,
+        "export_storage": storage_resource(settings),
         "webhook_sender": WebhookSenderResource(
             allow_private=settings.webhook_allow_private,
             retry_hours=settings.webhook_retry_hours,

@@ -1,6 +1,6 @@
 """`event_export_job`: one export of one space for one date (the partition key).
 
-In-process executor: the five ops form a chain with nothing to run in parallel, and the
+In-process executor: the six ops form a chain with nothing to run in parallel, and the
 frames they hand on can be large; one process per run keeps them in memory (no pickling
 to disk between ops, no per-op interpreter start) and gives each run exactly one worker
 pid for the reconciliation sensor to watch. A failed run is re-run whole (the job is
@@ -10,6 +10,7 @@ deterministic); runs spread over machines through the run launcher, not the exec
 from dagster import JobDefinition, RetryPolicy, in_process_executor, job
 
 from exports_pipeline.formats import format_titles
+from exports_pipeline.pipeline.deliver import deliver_export
 from exports_pipeline.pipeline.ops import (
     extract_events,
     publish_export,
@@ -44,7 +45,8 @@ def build_export_job(
         extracted = extract_events.with_retry_policy(store_retry)(task)
         touchpoints = resolve_ad_hierarchy.with_retry_policy(store_retry)(task, extracted)
         rows = split_attribution(task, extracted, touchpoints)
-        publish_export.with_retry_policy(storage_retry)(task, rows)
+        published = publish_export.with_retry_policy(storage_retry)(task, rows)
+        deliver_export(task, published=published)
 
     return event_export_job
 

@@ -13,8 +13,9 @@ import datetime as dt
 
 from dagster import DailyPartitionsDefinition
 
-# The earliest date the service will ever export; `Settings.earliest_date` may only narrow it.
-PARTITIONS_START = dt.date(2020, 1, 1)
+from exports_pipeline.settings import FIRST_EXPORT_DATE
+
+PARTITIONS_START = FIRST_EXPORT_DATE
 LATEST_TIMEZONE = "Pacific/Kiritimati"
 
 export_date_partitions = DailyPartitionsDefinition(

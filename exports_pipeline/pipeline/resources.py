@@ -8,46 +8,52 @@ when a run starts, never shown). `definitions.py` fills the fields once from the
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
+from exports_pipeline.settings import FIRST_EXPORT_DATE, Settings
 from exports_pipeline.storage.base import ExportStorage
-from exports_pipeline.storage.factory import build_local_storage, build_s3_client
+from exports_pipeline.storage.factory import (
+    build_local_storage,
+    build_s3_client,
+    build_s3_storage,
+)
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.webhooks.sender import SenderConfig
+
+
+def _description(setting: str) -> str:
+    """What the setting `setting` is, as `Settings` describes it, naming its variable."""
+    described = (Settings.model_fields[setting].description or "").rstrip(".")
+    return f"{described} (EXPORTS_{setting.upper()})."
+
+
+def _setting(setting: str) -> Any:
+    """A field with the default and the description of the setting `setting`: `Settings`
+    is the one home of both."""
+    return Field(default=Settings.model_fields[setting].default, description=_description(setting))
 
 
 class StoreResource(ConfigurableResource):
     """The events store and the `exports` table, through one SQLAlchemy engine."""
 
-    database_url: str = Field(description="SQLAlchemy URL of the store (EXPORTS_DATABASE_URL).")
+    database_url: str = Field(description=_description("database_url"))
     earliest_date: str = Field(
-        default="2020-01-01",
-        description="Earliest date an export may ask for, YYYY-MM-DD (EXPORTS_EARLIEST_DATE).",
+        default=FIRST_EXPORT_DATE.isoformat(), description=_description("earliest_date")
     )
     request_wait_seconds: float = Field(
         default=0.0,
         description="How long a tick of export_request_sensor waits for a queued export "
         "when there is none (the daemon starts its ticks every 5 s).",
     )
-    subscription_catch_up_days: int = Field(
-        default=7,
-        description="Ended local days a subscription catches up after downtime "
-        "(EXPORTS_SUBSCRIPTION_CATCH_UP_DAYS).",
-    )
-    file_retention_hours: int = Field(
-        default=168,
-        description="Hours a completed export's files are kept before they are deleted and "
-        "the export expires (EXPORTS_FILE_RETENTION_HOURS).",
-    )
-    max_export_rows: int = Field(
-        default=500_000_000,
-        description="Most rows one export may have; a larger one fails before any row is "
-        "made (EXPORTS_MAX_EXPORT_ROWS).",
-    )
+    subscription_catch_up_days: int = _setting("subscription_catch_up_days")
+    file_retention_hours: int = _setting("file_retention_hours")
+    max_export_rows: int = _setting("max_export_rows")
     whole_day_events: int = Field(
         default=1_000_000,
         description="Days with more selected events than this are read in time spans.",
@@ -82,31 +88,44 @@ class StoreResource(ConfigurableResource):
         return self._engine
 
 
-class ExportStorageResource(ConfigurableResource):
-    """Where finished export files go: local disk or S3 (EXPORTS_STORAGE); the API of the
-    same deployment mints download URLs from the same storage."""
+class ExportStorageResource(ConfigurableResource, ABC):
+    """Where finished export files go; the API of the same deployment mints download URLs
+    from the same storage. One implementation per backend, chosen once in `definitions.py`
+    (EXPORTS_STORAGE); each builds its storage through `storage.factory`."""
 
-    storage: str = Field(default="local", description="`local` or `s3` (EXPORTS_STORAGE).")
-    storage_dir: str | None = Field(
-        default=None, description="Folder of local export files (EXPORTS_STORAGE_DIR)."
-    )
-    public_base_url: str | None = Field(
-        default=None, description="Base URL of the API for local downloads."
-    )
-    signing_secret: str | None = Field(
-        default=None,
-        description="HMAC secret of local download URLs (EXPORTS_SIGNING_SECRET); unset: "
-        "the generated secret in `signing_secret_file`.",
-    )
+    @abstractmethod
+    def get_storage(self) -> ExportStorage:
+        """The storage backend (built on demand)."""
+
+
+class LocalStorageResource(ExportStorageResource):
+    """Export files on local disk, downloaded through the API's signed URLs."""
+
+    storage_dir: str = Field(description=_description("storage_dir"))
+    public_base_url: str | None = _setting("public_base_url")
+    signing_secret: str | None = _setting("signing_secret")
     signing_secret_file: str | None = Field(
         default=None, description="The generated secret of this EXPORTS_HOME."
     )
-    s3_bucket: str | None = Field(default=None, description="Bucket of export objects.")
-    s3_prefix: str = Field(default="exports", description="Key prefix of export objects.")
-    s3_region: str | None = Field(default=None, description="AWS region of the bucket.")
-    s3_endpoint_url: str | None = Field(
-        default=None, description="Endpoint of an S3-compatible store (MinIO, moto)."
-    )
+
+    def get_storage(self) -> ExportStorage:
+        return build_local_storage(
+            Path(self.storage_dir),
+            public_base_url=self.public_base_url,
+            signing_secret=self.signing_secret,
+            secret_file=Path(self.signing_secret_file) if self.signing_secret_file else None,
+        )
+
+
+class S3StorageResource(ExportStorageResource):
+    """Export objects in an S3 bucket (or an S3-compatible store), downloaded by presigned
+    GET. Imports boto3 only when its storage is built: a run worker on local storage never
+    loads it."""
+
+    s3_bucket: str | None = _setting("s3_bucket")
+    s3_prefix: str = _setting("s3_prefix")
+    s3_region: str | None = _setting("s3_region")
+    s3_endpoint_url: str | None = _setting("s3_endpoint_url")
     s3_max_attempts: int | None = Field(
         default=None, description="botocore's retries of an S3 call; unset: its default."
     )
@@ -118,51 +137,22 @@ class ExportStorageResource(ConfigurableResource):
     )
 
     def get_storage(self) -> ExportStorage:
-        """The storage backend (built on demand)."""
-        if self.storage == "s3":
-            if not self.s3_bucket:
-                raise ValueError("s3_bucket must be set when storage is s3")
-            # Imported here: a run worker on local storage never loads boto3.
-            from exports_pipeline.storage.s3 import S3ExportStorage
-
-            client = build_s3_client(
-                region=self.s3_region,
-                endpoint_url=self.s3_endpoint_url,
-                aws_access_key_id=self.aws_access_key_id,
-                aws_secret_access_key=self.aws_secret_access_key,
-                max_attempts=self.s3_max_attempts,
-            )
-            return S3ExportStorage(client, bucket=self.s3_bucket, prefix=self.s3_prefix)
-        if self.storage != "local":
-            raise ValueError(f"storage must be 'local' or 's3', not {self.storage!r}")
-        if not self.storage_dir:
-            raise ValueError("storage_dir must be set when storage is local")
-        if not (self.signing_secret or self.signing_secret_file):
-            raise ValueError("signing_secret or signing_secret_file must be set")
-        return build_local_storage(
-            Path(self.storage_dir),
-            public_base_url=self.public_base_url,
-            signing_secret=self.signing_secret,
-            secret_file=Path(self.signing_secret_file or ""),
+        client = build_s3_client(
+            region=self.s3_region,
+            endpoint_url=self.s3_endpoint_url,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            max_attempts=self.s3_max_attempts,
         )
+        return build_s3_storage(self.s3_bucket, prefix=self.s3_prefix, client=client)
 
 
 class WebhookSenderResource(ConfigurableResource):
     """How the webhook sender sends (SPEC 6.5): the address rule, retry window and lease."""
 
-    allow_private: bool = Field(
-        default=False,
-        description="Allow http and private/loopback addresses (EXPORTS_WEBHOOK_ALLOW_PRIVATE; "
-        "development and tests only).",
-    )
-    retry_hours: float = Field(
-        default=24, description="Hours a delivery is retried (EXPORTS_WEBHOOK_RETRY_HOURS)."
-    )
-    lease_seconds: float = Field(
-        default=60,
-        description="Seconds a claimed delivery waits before another pass may send it again "
-        "(EXPORTS_WEBHOOK_LEASE_SECONDS).",
-    )
+    allow_private: bool = _setting("webhook_allow_private")
+    retry_hours: float = _setting("webhook_retry_hours")
+    lease_seconds: float = _setting("webhook_lease_seconds")
 
     def sender_config(self) -> SenderConfig:
         return SenderConfig(

@@ -1,4 +1,6 @@
-"""Building the configured export storage (no Dagster: the API uses it too)."""
+"""Building the export storage: the one place a backend is made and its configuration
+checked (no Dagster: the API and the CLI build theirs from the settings here, the
+pipeline's storage resources from their fields)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,14 @@ from exports_pipeline.storage.signing import load_or_create_secret
 
 
 def build_s3_client(
-    settings: Settings | None = None,
     *,
-    region: str | None = None,
-    endpoint_url: str | None = None,
+    region: str | None,
+    endpoint_url: str | None,
     aws_access_key_id: str | None = None,
     aws_secret_access_key: str | None = None,
     max_attempts: int | None = None,
 ) -> Any:
-    """A boto3 S3 client for a region and endpoint (those of `settings` when given);
+    """A boto3 S3 client for `region` and `endpoint_url` (None: boto3's own defaults);
     credentials given here, else from the AWS environment; `max_attempts`: botocore's
     retries (its default when None)."""
     import boto3
@@ -29,8 +30,6 @@ def build_s3_client(
     retries: dict[str, Any] = {"mode": "standard"}
     if max_attempts is not None:
         retries["max_attempts"] = max_attempts
-    if settings is not None:
-        region, endpoint_url = settings.s3_region, settings.s3_endpoint_url
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url,
@@ -42,28 +41,37 @@ def build_s3_client(
 
 
 def build_local_storage(
-    root: Path, *, public_base_url: str | None, signing_secret: str | None, secret_file: Path
+    root: Path,
+    *,
+    public_base_url: str | None,
+    signing_secret: str | None,
+    secret_file: Path | None,
 ) -> LocalExportStorage:
     """Local files signed with `signing_secret`, else with the secret kept in `secret_file`
     (generated on first use)."""
-    return LocalExportStorage(
-        root,
-        public_base_url=public_base_url,
-        signing_secret=signing_secret or load_or_create_secret(secret_file),
-    )
+    if not signing_secret:
+        if secret_file is None:
+            raise ValueError("signing_secret or signing_secret_file must be set")
+        signing_secret = load_or_create_secret(secret_file)
+    return LocalExportStorage(root, public_base_url=public_base_url, signing_secret=signing_secret)
+
+
+def build_s3_storage(bucket: str | None, *, prefix: str, client: Any) -> ExportStorage:
+    """Objects under `prefix` in `bucket`, through the boto3 `client` (`build_s3_client`)."""
+    if not bucket:
+        raise ValueError("EXPORTS_S3_BUCKET must be set when EXPORTS_STORAGE=s3")
+    # boto3 is imported only where S3 is configured (it costs a run worker ~0.15 s).
+    from exports_pipeline.storage.s3 import S3ExportStorage
+
+    return S3ExportStorage(client, bucket=bucket, prefix=prefix)
 
 
 def build_storage(settings: Settings) -> ExportStorage:
-    """The storage `settings.storage` names: local disk (default) or S3."""
+    """The storage `settings.storage` names: local disk (default) or S3 (credentials from
+    the AWS environment)."""
     if settings.storage == "s3":
-        if not settings.s3_bucket:
-            raise ValueError("EXPORTS_S3_BUCKET must be set when EXPORTS_STORAGE=s3")
-        # boto3 is imported only where S3 is configured (it costs a run worker ~0.15 s).
-        from exports_pipeline.storage.s3 import S3ExportStorage
-
-        return S3ExportStorage(
-            build_s3_client(settings), bucket=settings.s3_bucket, prefix=settings.s3_prefix
-        )
+        client = build_s3_client(region=settings.s3_region, endpoint_url=settings.s3_endpoint_url)
+        return build_s3_storage(settings.s3_bucket, prefix=settings.s3_prefix, client=client)
     return build_local_storage(
         settings.resolved_storage_dir,
         public_base_url=settings.public_base_url,

@@ -28,7 +28,6 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from moto.server import ThreadedMotoServer
 
-from exports_pipeline.settings import Settings
 from exports_pipeline.storage.factory import build_s3_client
 from exports_pipeline.store.db import make_engine
 from exports_pipeline_tests.support.daemon import (
@@ -142,8 +141,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Cluste
         for name, value in env.items():
             if name.startswith(("DAGSTER_", "AWS_")):
                 patch.setenv(name, value)
-        settings = Settings(s3_endpoint_url=endpoint, s3_region=CREDENTIALS["AWS_DEFAULT_REGION"])
-        s3 = build_s3_client(settings)
+        s3 = build_s3_client(region=CREDENTIALS["AWS_DEFAULT_REGION"], endpoint_url=endpoint)
         for bucket in (EXPORTS_BUCKET, LOGS_BUCKET):
             s3.create_bucket(Bucket=bucket)
 

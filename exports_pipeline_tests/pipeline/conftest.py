@@ -8,7 +8,7 @@ import pytest
 from dagster import Definitions, mem_io_manager
 
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import LocalStorageResource, StoreResource
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
 
@@ -19,14 +19,14 @@ def files_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def export_storage(files_root: Path) -> ExportStorageResource:
-    return ExportStorageResource(
+def export_storage(files_root: Path) -> LocalStorageResource:
+    return LocalStorageResource(
         storage_dir=str(files_root), public_base_url="http://api.test", signing_secret="test-secret"
     )
 
 
 @pytest.fixture
-def resources(store: StoreResource, export_storage: ExportStorageResource) -> dict:
+def resources(store: StoreResource, export_storage: LocalStorageResource) -> dict:
     return {"store": store, "export_storage": export_storage, "io_manager": mem_io_manager}
 
 

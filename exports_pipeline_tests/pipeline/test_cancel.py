@@ -8,7 +8,7 @@ from dagster import DagsterRunStatus, RunConfig
 
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import LocalStorageResource, StoreResource
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.local import LocalExportStorage
@@ -110,7 +110,7 @@ class _Forbidden(ExportStorage):
         raise AssertionError("nothing to delete")
 
 
-class _TestStorage(ExportStorageResource):
+class _TestStorage(LocalStorageResource):
     """Hands out the storage a test sets up, as `publish_export` asks for it."""
 
     def get_storage(self) -> ExportStorage:

@@ -22,7 +22,12 @@ from exports_pipeline.engine.export import run_export
 from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import (
+    ExportStorageResource,
+    LocalStorageResource,
+    S3StorageResource,
+    StoreResource,
+)
 from exports_pipeline.settings import Settings
 from exports_pipeline.store.exports import get_export
 from exports_pipeline.store.keys import create_key
@@ -81,17 +86,16 @@ def reference(big_store: StoreResource, tmp_path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _local(files_root: Path) -> ExportStorageResource:
-    return ExportStorageResource(
+def _local(files_root: Path) -> LocalStorageResource:
+    return LocalStorageResource(
         storage_dir=str(files_root),
         public_base_url="http://testserver",
         signing_secret=SIGNING_SECRET,
     )
 
 
-def _s3(endpoint: str, **fields: Any) -> ExportStorageResource:
-    return ExportStorageResource(
-        storage="s3",
+def _s3(endpoint: str, **fields: Any) -> S3StorageResource:
+    return S3StorageResource(
         s3_bucket=BUCKET,
         s3_region="us-east-1",
         s3_endpoint_url=endpoint,

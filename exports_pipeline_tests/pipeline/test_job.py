@@ -13,7 +13,7 @@ from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.failures import STORAGE_NOT_WRITABLE
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.partitions import export_date_partitions
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import LocalStorageResource, StoreResource
 from exports_pipeline.store.exports import (
     ExportRecord,
     create_export,
@@ -182,7 +182,7 @@ def test_op_error_marks_the_export_failed_with_a_user_facing_message(store, inst
     # A storage root that is a file: publishing raises inside publish_export.
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    broken = ExportStorageResource(
+    broken = LocalStorageResource(
         storage_dir=str(blocker), public_base_url="http://api.test", signing_secret="s"
     )
     export_id = _queued_export(store, SPACE, {"date": EXPORT_DATE.isoformat()})

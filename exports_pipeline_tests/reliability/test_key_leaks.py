@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from exports_pipeline.api.app import create_app
 from exports_pipeline.pipeline.job import event_export_job
-from exports_pipeline.pipeline.resources import ExportStorageResource, StoreResource
+from exports_pipeline.pipeline.resources import LocalStorageResource, StoreResource
 from exports_pipeline.pipeline.sensors import export_request_sensor
 from exports_pipeline.store.exports import get_export
 from exports_pipeline.store.keys import PREFIX_LENGTH, create_key
@@ -80,7 +80,7 @@ def test_no_key_in_the_dagster_run_of_its_export(
         sensors=[export_request_sensor],
         resources={
             "store": store,
-            "export_storage": ExportStorageResource(
+            "export_storage": LocalStorageResource(
                 storage_dir=str(tmp_path / "files"),
                 public_base_url="http://api.test",
                 signing_secret="s",

@@ -39,7 +39,8 @@ from exports_pipeline.pipeline.failures import (
 )
 from exports_pipeline.pipeline.job import build_export_job
 from exports_pipeline.pipeline.resources import (
-    ExportStorageResource,
+    LocalStorageResource,
+    S3StorageResource,
     StoreResource,
 )
 from exports_pipeline.store.exports import get_export
@@ -90,8 +91,7 @@ def _s3_objects(client, prefix: str) -> list[str]:  # type: ignore[no-untyped-de
 def flaky_s3(s3_endpoint, s3_client):  # type: ignore[no-untyped-def]
     """(proxy, storage resource): S3 through a proxy that can answer 503."""
     with fault_proxy(s3_endpoint) as proxy:
-        resource = ExportStorageResource(
-            storage="s3",
+        resource = S3StorageResource(
             # max_attempts=0 (botocore's retries, not attempts): its own retries off, so the
             # op's retry policy is what rides out the fault (production keeps both layers).
             s3_endpoint_url=proxy.url,
@@ -150,8 +150,8 @@ DROPPED_QUERIES = [
 ]
 
 
-def _local_storage(root: Path) -> ExportStorageResource:
-    return ExportStorageResource(
+def _local_storage(root: Path) -> LocalStorageResource:
+    return LocalStorageResource(
         storage_dir=str(root), public_base_url="http://api.test", signing_secret="s"
     )
 

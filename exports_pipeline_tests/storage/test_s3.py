@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from exports_pipeline.api.app import create_app
 from exports_pipeline.engine.request import ExportRequest
 from exports_pipeline.settings import Settings
-from exports_pipeline.storage.factory import build_storage
+from exports_pipeline.storage.factory import build_s3_client, build_storage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.storage.s3 import MIB, S3ExportStorage
 from exports_pipeline.store.exports import create_export, mark_completed, mark_processing
@@ -171,3 +171,12 @@ def test_api_hands_out_presigned_s3_urls(
     assert download.status_code == 200 and download.content == content
     assert hashlib.sha256(download.content).hexdigest() == status["sha256"]
     assert local_route.status_code == 404
+
+
+def test_an_s3_client_is_built_for_exactly_the_region_and_endpoint_given(
+    s3_endpoint: str, aws_env: None
+) -> None:
+    client = build_s3_client(region="eu-west-3", endpoint_url=s3_endpoint, max_attempts=2)
+    assert client.meta.region_name == "eu-west-3"
+    assert client.meta.endpoint_url == s3_endpoint
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from exports_pipeline.engine.request import ExportRequest
-from exports_pipeline.settings import Settings
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.factory import build_s3_client
 from exports_pipeline.storage.local import LocalExportStorage
@@ -42,7 +41,7 @@ def storage(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ExportS
     endpoint = request.getfixturevalue("s3_endpoint")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
-    client = build_s3_client(Settings(s3_endpoint_url=endpoint, s3_region="us-east-1"))
+    client = build_s3_client(region="us-east-1", endpoint_url=endpoint)
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET)
     return S3ExportStorage(client, bucket=BUCKET, prefix=f"exports-{tmp_path.name}")

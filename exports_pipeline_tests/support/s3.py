@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from exports_pipeline.settings import Settings
 from exports_pipeline.storage.factory import build_s3_client
 
 BUCKET = "exports-test"
@@ -18,7 +17,7 @@ CREDENTIALS = {
 
 def s3_client_with_bucket(endpoint: str, bucket: str = BUCKET) -> Any:
     """A boto3 S3 client of `endpoint` (credentials from the environment), `bucket` made."""
-    client = build_s3_client(Settings(s3_endpoint_url=endpoint, s3_region="us-east-1"))
+    client = build_s3_client(region="us-east-1", endpoint_url=endpoint)
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
     return client
