@@ -13,7 +13,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +56,11 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("EXPORTS_") and k != "DAGSTER_HOME"
     }
+    # The run workers' temporary folders too: `_writing` looks for this deployment's file
+    # there, never at another test's export of the same id running beside it.
+    (home / "tmp").mkdir()
     env |= {
+        "TMPDIR": str(home / "tmp"),
         "EXPORTS_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "EXPORTS_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
@@ -259,9 +262,9 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def _writing(export_id: int) -> bool:
+def _writing(deployment: Deployment, export_id: int) -> bool:
     """publish_export has written the file to its temporary folder: the publish is next."""
-    return any(Path(tempfile.gettempdir()).glob(f"tmp*/export-{export_id}.ndjson.gz"))
+    return any((deployment.home / "tmp").glob(f"tmp*/export-{export_id}.ndjson.gz"))
 
 
 def _partials(deployment: Deployment) -> list[Path]:
@@ -301,7 +304,7 @@ def _kill_mid_run(
             os.kill(pid, signal.SIGCONT)  # got past the write unseen: let it finish
             return None
         os.kill(pid, signal.SIGCONT)
-        if mid_write and _writing(export_id):
+        if mid_write and _writing(deployment, export_id):
             # Around the publish: steps of ~0.1 ms, shorter than copy + fsync + rename.
             _spin(0.0001)
         else:

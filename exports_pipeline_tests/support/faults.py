@@ -155,6 +155,7 @@ class BackendTerminator:
         self._thread.start()
 
     def _run(self) -> None:
+        killed: set[int] = set()
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
             while not self._stop.is_set() and self.times != self.terminated:
@@ -168,7 +169,9 @@ class BackendTerminator:
                     .scalars()
                     .all()
                 )
-                for pid in pids:
+                # A terminated backend can still be listed for a moment: kill each one once.
+                for pid in set(pids) - killed:
+                    killed.add(pid)
                     if self.on_terminate is not None:
                         self.on_terminate()
                     kill = sa.text("SELECT pg_terminate_backend(:pid)")
