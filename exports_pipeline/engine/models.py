@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 import polars as pl
@@ -22,8 +22,22 @@ import polars as pl
 from exports_pipeline.engine import credit
 from exports_pipeline.vocabulary import DEFAULT_HALF_LIFE_DAYS, PAID_SOURCES, is_paid
 
-if TYPE_CHECKING:
-    from exports_pipeline.engine.request import ExportRequest
+
+class Attributed(Protocol):
+    """What a model reads of an attributed request (`engine.request.ExportRequest` is one;
+    the request asks `MODELS` for its rules, so the models do not import it)."""
+
+    @property
+    def attribution_model(self) -> str | None: ...
+
+    @property
+    def sources(self) -> Sequence[str] | None: ...
+
+    @property
+    def attribution_half_life_days(self) -> int | None: ...
+
+    @property
+    def position_weights(self) -> Sequence[int] | None: ...
 
 SINGLE_TOUCH_ADVICE = "a single-touch model such as `last_touch` (at most one row per event)"
 
@@ -34,7 +48,7 @@ class Touches:
     touchpoints their journeys draw from in journey order (row `i` is position `i`), and
     per position whether its source is exported."""
 
-    request: ExportRequest
+    request: Attributed
     events: pl.DataFrame
     ordered: pl.DataFrame
     exported: pl.Series
@@ -75,11 +89,11 @@ class AttributionModel(ABC):
     # True when the model credits paid (`*_ads`) touches only, so a request needs one.
     paid_only: ClassVar[bool] = False
 
-    def journey_sources(self, request: ExportRequest) -> tuple[str, ...] | None:
+    def journey_sources(self, request: Attributed) -> tuple[str, ...] | None:
         """The only touchpoint sources journeys can hold (None: all of them)."""
         return None
 
-    def recent(self, request: ExportRequest) -> dt.timedelta | None:
+    def recent(self, request: Attributed) -> dt.timedelta | None:
         """How far before its event a touch can still earn credit (None: any touch of J);
         journeys then also know where that part of J begins (`lo_since`)."""
         return None
@@ -149,8 +163,8 @@ class PlatformTouch(EndTouch):
 
     paid_only = True
 
-    def journey_sources(self, request: ExportRequest) -> tuple[str, ...] | None:
-        sources: list[str] = request.sources or []
+    def journey_sources(self, request: Attributed) -> tuple[str, ...] | None:
+        sources: Sequence[str] = request.sources or ()
         return tuple(s for s in sources if is_paid(s))
 
 
@@ -177,7 +191,7 @@ class Split(AttributionModel):
     it), cut anywhere: a touch's cents depend on its position and |J| only."""
 
     @abstractmethod
-    def shares(self, request: ExportRequest) -> credit.Shares:
+    def shares(self, request: Attributed) -> credit.Shares:
         """The cents of each position of a journey (see `credit.split_cents`)."""
 
     def plan(self, touches: Touches, journeys: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -208,7 +222,7 @@ class Split(AttributionModel):
 class Linear(Split):
     name = "linear"
 
-    def shares(self, request: ExportRequest) -> credit.Shares:
+    def shares(self, request: Attributed) -> credit.Shares:
         return credit.equal_cents
 
 
@@ -218,14 +232,14 @@ class LinearPaid(Linear):
     name = "linear_paid"
     paid_only = True
 
-    def journey_sources(self, request: ExportRequest) -> tuple[str, ...] | None:
+    def journey_sources(self, request: Attributed) -> tuple[str, ...] | None:
         return PAID_SOURCES
 
 
 class UShaped(Split):
     name = "u_shaped"
 
-    def shares(self, request: ExportRequest) -> credit.Shares:
+    def shares(self, request: Attributed) -> credit.Shares:
         return credit.u_shaped_cents
 
 
@@ -236,7 +250,7 @@ class PositionBased(Split):
     parameters = ("position_weights",)
     required = ("position_weights",)
 
-    def shares(self, request: ExportRequest) -> credit.Shares:
+    def shares(self, request: Attributed) -> credit.Shares:
         first, last = _weights(request)
 
         def shares(a: pl.Expr, n: pl.Expr, jpos: pl.Expr) -> tuple[pl.Expr, pl.Expr | None]:
@@ -265,7 +279,7 @@ class PositionBased(Split):
         return int(counts.sum())
 
 
-def _weights(request: ExportRequest) -> tuple[int, int]:
+def _weights(request: Attributed) -> tuple[int, int]:
     assert request.position_weights is not None, "position_based has its weights"
     first, last = request.position_weights
     return first, last
@@ -280,11 +294,11 @@ class TimeDecay(AttributionModel):
     parameters = ("attribution_half_life_days",)
 
     @staticmethod
-    def half_life(request: ExportRequest) -> int:
+    def half_life(request: Attributed) -> int:
         """The request's half-life in days."""
         return request.attribution_half_life_days or DEFAULT_HALF_LIFE_DAYS
 
-    def recent(self, request: ExportRequest) -> dt.timedelta | None:
+    def recent(self, request: Attributed) -> dt.timedelta | None:
         # Touches older than this have weight 0: J is expanded from the first younger one.
         delta = credit.last_weighted_delta(self.half_life(request))
         return dt.timedelta(seconds=delta + 1, microseconds=-1)
@@ -364,7 +378,7 @@ MODELS: dict[str, AttributionModel] = registry(
 )
 
 
-def model_of(request: ExportRequest) -> AttributionModel:
+def model_of(request: Attributed) -> AttributionModel:
     """The model of an attributed request."""
     assert request.attribution_model is not None, "an attributed request has a model"
     return MODELS[request.attribution_model]
