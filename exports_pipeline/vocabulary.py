@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 STANDARD_EVENT_NAMES: tuple[str, ...] = (
     "add_payment_info",
     "add_to_cart",
@@ -94,7 +96,8 @@ ATTRIBUTION_MODELS: tuple[str, ...] = (
 ATTRIBUTION_WINDOWS: tuple[int, ...] = (0, 1, 7, 14, 30, 60, 90)
 HALF_LIFE_DAYS = range(1, 31)
 DEFAULT_HALF_LIFE_DAYS = 7
-QUERY_MODES: tuple[str, ...] = ("profile", "company")
+QueryMode = Literal["profile", "company"]
+QUERY_MODES: tuple[str, ...] = get_args(QueryMode)
 
 AD_HIERARCHY_FIELDS: tuple[str, ...] = (
     "ad_id",

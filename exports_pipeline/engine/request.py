@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -51,9 +51,9 @@ from exports_pipeline.vocabulary import (
     CUSTOM_EVENT_NAMES,
     EXPORT_FIELDS,
     HALF_LIFE_DAYS,
-    QUERY_MODES,
     SOURCES,
     STANDARD_EVENT_NAMES,
+    QueryMode,
     is_paid,
 )
 
@@ -272,7 +272,7 @@ class ExportRequest(BaseModel):
     )
 
     date: ExportDate
-    query_mode: Literal[QUERY_MODES] = "profile"  # type: ignore[valid-type]
+    query_mode: QueryMode = "profile"
     event_names: EventNames | None = Field(
         default=None, description="Only these events (default: all)."
     )
