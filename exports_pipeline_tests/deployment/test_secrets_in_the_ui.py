@@ -73,9 +73,7 @@ def database_url(shared_store_backend: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def configured_values(
-    tmp_path_factory: pytest.TempPathFactory, database_url: str
-) -> Iterator[str]:
+def configured_values(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[str]:
     """The webserver's GraphQL answer of every resource's configured values, as text."""
     home = tmp_path_factory.mktemp("ui-secrets-home")
     (home / "dagster").mkdir()
