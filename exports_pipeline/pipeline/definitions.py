@@ -26,9 +26,28 @@ from exports_pipeline.settings import Settings
 REQUEST_WAIT_SECONDS = 4.0
 
 
-def _aws_secret(variable: str) -> EnvVar | None:
-    # An EnvVar is read when a run starts and never shown in the UI; unset: no field value.
-    return EnvVar(variable) if os.environ.get(variable) else None
+def from_environment(variable: str, value: str | None) -> str | None:
+    """`value` as Dagster gets it: an `EnvVar` of `variable` when that variable holds it (read
+    when a run starts; the UI shows the variable's name, never its value), else `value`
+    itself (a value given another way, or None: unset). Every secret-bearing setting reaches
+    Dagster through here."""
+    if value and os.environ.get(variable) == value:
+        return EnvVar(variable)
+    return value or None
+
+
+def database_url(settings: Settings) -> str:
+    """The store's URL: EXPORTS_DATABASE_URL (may hold a password) as an `EnvVar`; unset, the
+    embedded SQLite file under EXPORTS_HOME (a path, no secret)."""
+    return (
+        from_environment("EXPORTS_DATABASE_URL", settings.database_url)
+        or settings.resolved_database_url
+    )
+
+
+def _aws_secret(variable: str) -> str | None:
+    # AWS's own variables, not settings; unset: no field value (boto3's default credentials).
+    return from_environment(variable, os.environ.get(variable))
 
 
 def storage_resource(settings: Settings) -> ExportStorageResource:
@@ -45,8 +64,7 @@ def storage_resource(settings: Settings) -> ExportStorageResource:
     return LocalStorageResource(
         storage_dir=str(settings.resolved_storage_dir),
         public_base_url=settings.public_base_url,
-        # Set (the settings read EXPORTS_SIGNING_SECRET): an EnvVar, as the AWS secrets.
-        signing_secret=EnvVar("EXPORTS_SIGNING_SECRET") if settings.signing_secret else None,
+        signing_secret=from_environment("EXPORTS_SIGNING_SECRET", settings.signing_secret),
         signing_secret_file=str(settings.signing_secret_file),
     )
 
@@ -55,7 +73,7 @@ def resources_from(settings: Settings) -> dict[str, object]:
     """The resources of the code location, configured from `settings`."""
     return {
         "store": StoreResource(
-            database_url=settings.resolved_database_url,
+            database_url=database_url(settings),
             earliest_date=settings.earliest_date.isoformat(),
             subscription_catch_up_days=settings.subscription_catch_up_days,
             file_retention_hours=settings.file_retention_hours,

@@ -9,7 +9,7 @@ import pytest
 from dagster import EnvVar, RunConfig, mem_io_manager
 
 from exports_pipeline.pipeline.config import ExportRequestConfig
-from exports_pipeline.pipeline.definitions import defs
+from exports_pipeline.pipeline.definitions import defs, from_environment, resources_from
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.partitions import PARTITIONS_START, export_date_partitions
 from exports_pipeline.pipeline.resources import (
@@ -79,6 +79,33 @@ def test_set_aws_credentials_reach_the_s3_storage_as_env_vars(
     assert storage.aws_access_key_id == EnvVar("AWS_ACCESS_KEY_ID")
     assert storage.aws_secret_access_key == EnvVar("AWS_SECRET_ACCESS_KEY")
     assert "key-secret" not in repr(storage)
+
+
+def test_a_set_database_url_reaches_the_store_as_an_env_var(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://exports:a-password-never-shown@db.internal/exports"
+    monkeypatch.setenv("EXPORTS_DATABASE_URL", url)
+    store = (defs().resources or {})["store"]
+    assert isinstance(store, StoreResource)
+    assert store.database_url == EnvVar("EXPORTS_DATABASE_URL")
+    assert "a-password-never-shown" not in repr(store)
+
+
+def test_only_a_value_the_variable_holds_becomes_an_env_var(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", "from-the-environment")
+    assert from_environment("EXPORTS_SIGNING_SECRET", "from-the-environment") == EnvVar(
+        "EXPORTS_SIGNING_SECRET"
+    )
+    # A value given another way is passed as it is (an EnvVar would read another one).
+    assert from_environment("EXPORTS_SIGNING_SECRET", "given") == "given"
+    assert from_environment("EXPORTS_SIGNING_SECRET", None) is None
+    assert from_environment("EXPORTS_SIGNING_SECRET", "") is None
+    given = resources_from(Settings(database_url="sqlite:///elsewhere.db"))["store"]
+    assert isinstance(given, StoreResource)
+    assert given.database_url == "sqlite:///elsewhere.db"
 
 
 def test_the_default_storage_is_the_one_settings_describe(
