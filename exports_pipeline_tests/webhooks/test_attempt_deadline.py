@@ -1,22 +1,26 @@
 """An attempt has one deadline (SPEC 6.5's 10 s) for connecting, the headers and the body:
 a receiver that trickles its answer is cut off and the attempt recorded as timed out, while
 the export's other endpoint is delivered meanwhile; an endless 2xx body is read only up to
-the cap, and delivered."""
+the cap, and delivered; a pass never waits on a stalled attempt past its deadline."""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 
 from exports_pipeline.store.deliveries import list_deliveries
+from exports_pipeline.webhooks import sender
+from exports_pipeline.webhooks.addresses import Target, check_url
 from exports_pipeline.webhooks.sender import ATTEMPT_SECONDS, SenderConfig, send_due_deliveries
+from exports_pipeline.webhooks.watchdog import Watchdog
 from exports_pipeline_tests.support.receiver import (
     EndlessAnswer,
     SocketReceiver,
     Trickler,
     receiver,
 )
-from exports_pipeline_tests.support.webhooks import add_endpoint, completed_export
+from exports_pipeline_tests.support.webhooks import add_endpoint, completed_export, deliveries
 
 DEV = SenderConfig(allow_private=True)
 
@@ -90,3 +94,55 @@ def test_an_endless_2xx_body_is_read_only_up_to_the_cap_and_delivered(engine):
     assert took < ATTEMPT_SECONDS / 2
     [view] = list_deliveries(engine.connect())
     assert (view.status, view.attempt_log[0].status_code) == ("delivered", 200)
+
+
+def test_a_pass_does_not_wait_on_an_attempt_stalled_where_the_watchdog_cannot_reach(
+    engine, monkeypatch
+):
+    # E.g. a DNS lookup that hangs: it comes before the connection, which the watchdog cuts.
+    def hanging_lookup(url: str, *, allow_private: bool) -> Target:
+        time.sleep(5.0)
+        return check_url(url, allow_private=allow_private)
+
+    monkeypatch.setattr(sender, "check_url", hanging_lookup)
+    config = SenderConfig(allow_private=True, timeout_seconds=0.5, budget_seconds=0.1)
+    with receiver() as hook:
+        add_endpoint(engine, hook.url)
+        completed_export(engine)
+        started = time.monotonic()
+        report = send_due_deliveries(engine, config)
+        took = time.monotonic() - started
+        assert took < 0.1 + 0.5 + sender.PASS_GRACE_SECONDS + 0.5
+        assert (report.attempts, report.errors) == (0, 1)
+        # Its thread goes on and records the attempt once the lookup returns.
+        waited_until = time.monotonic() + 15
+        while deliveries(engine)[0].status != "delivered" and time.monotonic() < waited_until:
+            time.sleep(0.1)
+    assert deliveries(engine)[0].status == "delivered"
+    assert len(hook.received) == 1
+
+
+class _Stream:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def get_extra_info(self, info: str) -> object:
+        return self.sock if info == "socket" else None
+
+
+def test_the_watchdog_cuts_a_connection_made_after_its_time_and_none_after_its_attempt():
+    left, right = socket.socketpair()
+    with left, right, Watchdog(0.05) as late:
+        time.sleep(0.2)
+        assert late.fired
+        late.trace("connection.connect_tcp.complete", {"return_value": _Stream(left)})
+        right.settimeout(2)
+        assert right.recv(1) == b""  # shut down as soon as it was known
+    other_left, other_right = socket.socketpair()
+    with other_left, other_right:
+        with Watchdog(0.2) as in_time:
+            in_time.trace("connection.connect_tcp.complete", {"return_value": _Stream(other_left)})
+        time.sleep(0.4)
+        assert not in_time.fired
+        other_left.sendall(b"x")
+        assert other_right.recv(1) == b"x"
