@@ -12,6 +12,11 @@ At least once: a delivery is claimed (a lease) before it is sent; if the sender 
 mid-send, the delivery is due again once the lease has run out, with the same
 `webhook-id`, so receivers deduplicate. The URL's address rule is checked again before
 each attempt, and the request goes to the address that was checked (no second lookup).
+
+An attempt has one deadline, 10 s, for connecting, the answer's headers and its body (of
+which at most 64 KiB are read): a watchdog then shuts its connection down and the attempt
+is a failed one, "timed out". A pass waits for its endpoints no longer than its last
+attempt's deadline (and a grace): a stalled attempt never stalls the pass.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import logging
 import random
 import ssl
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
@@ -37,6 +43,10 @@ from exports_pipeline.store.deliveries import (
     record_failure,
 )
 from exports_pipeline.webhooks.addresses import RefusedUrl, check_url
+from exports_pipeline.webhooks.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +54,12 @@ FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 3600.0
 JITTER = 0.2
 USER_AGENT = "exports-pipeline-webhooks/1"
+# SPEC 6.5: an attempt not answered in full (connect, headers, body) within 10 s timed out.
+ATTEMPT_SECONDS = 10.0
+# How much of an answer's body is read; a receiver's answer is its status, the rest is unread.
+MAX_RESPONSE_BYTES = 64 * 1024
+# How long past its last possible attempt's deadline a pass still waits for an endpoint.
+PASS_GRACE_SECONDS = 2.0
 
 
 def _utcnow() -> dt.datetime:
@@ -64,7 +80,8 @@ class SenderConfig:
 
     allow_private: bool = False
     retry_window: dt.timedelta = dt.timedelta(hours=24)
-    timeout_seconds: float = 10.0
+    # The deadline of one whole attempt (the watchdog's), and of each read within it.
+    timeout_seconds: float = ATTEMPT_SECONDS
     max_workers: int = 8
     batch: int = 200
     lease: dt.timedelta = dt.timedelta(seconds=60)
@@ -143,7 +160,10 @@ def _pinned_url(url: str, address: str, port: int) -> str:
 def attempt_delivery(
     delivery: DueDelivery, config: SenderConfig, ssl_context: ssl.SSLContext
 ) -> Outcome:
-    """POST the delivery once; its outcome (never raises for a network problem)."""
+    """POST the delivery once; its outcome (never raises for a network problem). Connecting,
+    the answer's headers and its body (read up to `MAX_RESPONSE_BYTES`) get
+    `config.timeout_seconds` in all: then a watchdog shuts the connection down and the
+    attempt has timed out."""
     import httpx  # here, not at the top: every run worker loads this module, none sends
 
     started = time.monotonic()
@@ -158,28 +178,52 @@ def attempt_delivery(
     headers = signed_headers(delivery, now=dt.datetime.now(dt.UTC))
     headers["host"] = urlsplit(delivery.url).netloc
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    timed_out = f"timed out after {config.timeout_seconds:g} s"
+    watchdog = Watchdog(config.timeout_seconds)
     try:
-        with httpx.Client(
-            verify=ssl_context,
-            timeout=config.timeout_seconds,
-            trust_env=False,
-            follow_redirects=False,
-        ) as client:
+        with (
+            httpx.Client(
+                verify=ssl_context,
+                timeout=config.timeout_seconds,
+                trust_env=False,
+                follow_redirects=False,
+            ) as client,
+            watchdog,
+        ):
             request = client.build_request(
                 "POST",
                 _pinned_url(delivery.url, target.addresses[0], target.port),
                 content=delivery.payload.encode("utf-8"),
                 headers=headers,
-                extensions=extensions,
+                extensions={**extensions, "trace": watchdog.trace},
             )
-            response = client.send(request, stream=True)
-            response.close()
-    except httpx.TimeoutException:
-        return Outcome(None, f"timed out after {config.timeout_seconds:g} s", elapsed())
-    except httpx.HTTPError as exc:
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
-    code = response.status_code
+            code = _answer_status(client, request)
+    except Exception as exc:
+        # After the watchdog fired, whatever the cut connection raised is the timeout.
+        if watchdog.fired or isinstance(exc, httpx.TimeoutException):
+            return Outcome(None, timed_out, elapsed())
+        if isinstance(exc, httpx.HTTPError):
+            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+        raise
+    if watchdog.fired:
+        return Outcome(None, timed_out, elapsed())
     return Outcome(code, None if 200 <= code < 300 else f"HTTP {code}", elapsed())
+
+
+def _answer_status(client: httpx.Client, request: httpx.Request) -> int:
+    """Send the request; the answer's status, once at most `MAX_RESPONSE_BYTES` of its body
+    (as sent, not decompressed) are read. The rest is never read: the connection is
+    closed, and a long 2xx answer is still a delivery."""
+    response = client.send(request, stream=True)
+    try:
+        read = 0
+        for chunk in response.iter_raw():
+            read += len(chunk)
+            if read >= MAX_RESPONSE_BYTES:
+                break
+    finally:
+        response.close()
+    return response.status_code
 
 
 def _serve_endpoint(
@@ -302,13 +346,22 @@ def send_due_deliveries(engine: Engine, config: SenderConfig | None = None) -> S
 
     ssl_context = httpx.create_ssl_context()
     rng = random.Random()
-    with ThreadPoolExecutor(
+    pool = ThreadPoolExecutor(
         max_workers=min(config.max_workers, len(by_endpoint)), thread_name_prefix="webhooks"
-    ) as pool:
-        futures = [
-            pool.submit(_serve_endpoint, engine, group, config, ssl_context, deadline, rng)
-            for group in by_endpoint.values()
-        ]
-        for future in futures:
+    )
+    futures = [
+        pool.submit(_serve_endpoint, engine, group, config, ssl_context, deadline, rng)
+        for group in by_endpoint.values()
+    ]
+    # No attempt starts after `deadline` and each ends by its own: waiting longer than
+    # that (and a grace) would be waiting on a stalled one. Its thread records it when done.
+    waited = deadline + config.timeout_seconds + PASS_GRACE_SECONDS - time.monotonic()
+    finished, stalled = wait(futures, timeout=max(waited, 0.0))
+    pool.shutdown(wait=False, cancel_futures=True)
+    for future in futures:
+        if future in finished:
             report.add(future.result())
+    if stalled:
+        logger.warning("webhooks: %d endpoints still sending when the pass ended", len(stalled))
+        report.errors += len(stalled)
     return report
