@@ -10,12 +10,19 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The earliest date the service will ever export (the first partition of the export job);
 # `Settings.earliest_date` may only narrow it.
 FIRST_EXPORT_DATE = dt.date(2020, 1, 1)
+
+# The fewest bytes a secret given in a setting may have (a generated one has 32).
+MIN_SECRET_BYTES = 32
+
+
+class InvalidSettings(ValueError):
+    """The settings are broken: the message names each variable and its rule, never a value."""
 
 
 class Settings(BaseSettings):
@@ -96,6 +103,14 @@ class Settings(BaseSettings):
         description="Most rows one export may have; a larger one fails before any is made.",
     )
 
+    @field_validator("signing_secret")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        # Empty is unset (a generated secret is used); bytes, not characters, are counted.
+        if value and len(value.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -128,3 +143,12 @@ def describe_invalid_settings(error: ValidationError) -> str:
         variable = "EXPORTS_" + "_".join(str(part) for part in item["loc"]).upper()
         lines.append(f"  {variable}: {item['msg']}")
     return "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment; `InvalidSettings` telling what is broken (without
+    the values, as `describe_invalid_settings`) when a setting is."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(describe_invalid_settings(exc)) from None

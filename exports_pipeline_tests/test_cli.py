@@ -36,8 +36,24 @@ def test_a_broken_setting_names_its_variable_and_rule(
     assert not (tmp_path / "store.db").exists()  # nothing was started or created
 
 
+@pytest.mark.parametrize("command", [["keys", "list"], ["db", "upgrade"], ["api", "--port", "1"]])
+def test_a_signing_secret_under_32_bytes_is_refused_at_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    secret = "a-31-byte-secret-refused-at-go!"
+    env = {**os.environ, "EXPORTS_HOME": str(tmp_path), "EXPORTS_SIGNING_SECRET": secret}
+    result = run_cli(env, *command)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "invalid configuration:",
+        "  EXPORTS_SIGNING_SECRET: Value error, must be at least 32 bytes long",
+    ]
+    assert secret not in result.stderr + result.stdout
+    assert not (tmp_path / "store.db").exists()
+
+
 def test_a_secret_setting_is_never_echoed(tmp_path: Path) -> None:
-    secret = "s3cr3t-value-that-must-not-leak"
+    secret = "s3cr3t-value-that-must-never-leak"
     env = {
         **os.environ,
         "EXPORTS_HOME": str(tmp_path),

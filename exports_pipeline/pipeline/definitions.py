@@ -19,7 +19,7 @@ from exports_pipeline.pipeline.retention import file_retention_job, file_retenti
 from exports_pipeline.pipeline.schedules import subscription_export_schedule
 from exports_pipeline.pipeline.sensors import export_request_sensor, export_status_sensor
 from exports_pipeline.pipeline.webhooks import webhook_delivery_sensor
-from exports_pipeline.settings import Settings
+from exports_pipeline.settings import Settings, load_settings
 
 # A request-sensor tick with nothing queued keeps looking this long, within the 5 s that
 # Dagster's sensor daemon leaves between two ticks (see sensors.py).
@@ -102,5 +102,6 @@ def build_definitions(settings: Settings) -> Definitions:
 
 @definitions
 def defs() -> Definitions:
-    """What `workspace.yaml` loads: the definitions for this process's `EXPORTS_*` settings."""
-    return build_definitions(Settings())
+    """What `workspace.yaml` loads: the definitions for this process's `EXPORTS_*` settings
+    (`InvalidSettings` naming each broken variable, never its value, when one is)."""
+    return build_definitions(load_settings())

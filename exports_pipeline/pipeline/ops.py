@@ -22,6 +22,8 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     Output,
+    TableColumn,
+    TableSchema,
     op,
 )
 
@@ -55,7 +57,6 @@ from exports_pipeline.store.exports import (
 from exports_pipeline.store.spaces import Space, get_space
 
 BACKFILL_TAG = "dagster/backfill"
-PREVIEW_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -114,30 +115,11 @@ class _Stage:
             ) from exc
 
 
-def _markdown_preview(
-    rows: pl.DataFrame, limit: int = PREVIEW_ROWS, total: int | None = None
-) -> str:
-    """A markdown table of the first rows (cells shortened), for the run's metadata."""
-    if rows.width == 0:
-        return "_no columns_"
-    head = rows.head(limit)
-
-    def cell(value: object) -> str:
-        text = "" if value is None else str(value)
-        text = text.replace("|", "\\|").replace("\n", " ")
-        return text if len(text) <= 40 else text[:39] + "…"
-
-    lines = [
-        "| " + " | ".join(head.columns) + " |",
-        "|" + "---|" * head.width,
-        *("| " + " | ".join(cell(v) for v in row) + " |" for row in head.iter_rows()),
-    ]
-    total = rows.height if total is None else total
-    if total > head.height:
-        lines.append(f"\n_{total - head.height} more rows_")
-    if total == 0:
-        lines.append("\n_no rows_")
-    return "\n".join(lines)
+def _columns_metadata(schema: pl.Schema) -> MetadataValue:
+    """The file's columns and their types, for the run's metadata: never a row's value
+    (Dagster's event log is never pruned: it outlives the file, SPEC 6.4)."""
+    columns = [TableColumn(name=name, type=str(dtype)) for name, dtype in schema.items()]
+    return MetadataValue.table_schema(TableSchema(columns=columns))
 
 
 class _Unservable(Exception):
@@ -358,8 +340,6 @@ def split_attribution(
             )
         else:
             plan = plan_export(extracted.events, touchpoints, task.request)
-        # The first rows only: at most PREVIEW_ROWS credited rows are made here.
-        preview = next(plan.blocks(PREVIEW_ROWS), plan.schema.to_frame())
     try:
         check_row_limit(plan.row_count, store.max_export_rows, task.request)
     except ExportTooLarge as exc:
@@ -378,7 +358,7 @@ def split_attribution(
             "row_count_expected": plan.row_count,
             "events_in": extracted.events.height,
             "duration_seconds": round(stage.seconds, 3),
-            "preview": MetadataValue.md(_markdown_preview(preview, total=plan.row_count)),
+            "columns": _columns_metadata(plan.schema),
         },
     )
 

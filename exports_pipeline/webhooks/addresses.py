@@ -122,6 +122,7 @@ def check_url(url: str, *, allow_private: bool = False) -> Target:
         for text in addresses:
             problem = address_problem(ipaddress.ip_address(text))
             if problem is not None:
-                shown = host if host == text else f"{host} ({text})"
-                raise RefusedUrl(f"must not point at {problem}: {shown}")
+                # The host as given, never the address it resolved to: the answer must not
+                # tell a caller what an internal name resolves to.
+                raise RefusedUrl(f"must not point at {problem}: {host}")
     return Target(url=url, scheme=scheme, host=host, port=port, addresses=addresses)

@@ -115,6 +115,14 @@ def test_completed_has_a_fresh_url_each_call_and_the_file_facts(
     assert gzip.decompress(download.content).endswith(b"\n")
 
 
+def test_an_answer_carrying_a_download_url_may_not_be_cached(
+    client: TestClient, keys: Keys, stored: StoredFile
+) -> None:
+    response = client.get(f"{EXPORTS}/{stored.export_id}", headers=bearer(keys.acme))
+    assert "download_url" in response.json()
+    assert response.headers["cache-control"] == "no-store"
+
+
 def test_without_a_public_base_url_the_download_url_is_on_the_url_of_the_request(
     settings: Settings, keys: Keys, stored: StoredFile
 ) -> None:

@@ -238,3 +238,14 @@ def test_the_webhook_data_is_the_status_answer_without_the_url(
         payload = _export_payload(store_engine, export_id)
         assert payload["data"] == expected
         assert payload["type"] == f"export.{status['status']}"
+
+
+def test_a_refused_url_is_one_error_naming_the_rule_never_the_resolved_address(
+    client: TestClient, keys: Keys
+) -> None:
+    response = _create(client, keys.acme, {"url": "https://localhost/hook"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "url", "message": "must not point at a loopback address: localhost"}
+    ]
+    assert "127.0.0.1" not in response.text and "::1" not in response.text

@@ -11,17 +11,22 @@ import pytest
 import yaml
 from dagster import DefaultScheduleStatus, DefaultSensorStatus, Definitions, RepositoryDefinition
 
+from exports_pipeline.settings import InvalidSettings
 from exports_pipeline_tests.support.daemon import REPO
 
 
-@pytest.fixture(scope="module")
-def defs() -> Definitions:
+def _load_location() -> Definitions:
     """The `Definitions` object the daemon and the webserver load, found the way they find it."""
     (location,) = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
     module = importlib.import_module(location["python_module"]["module_name"])
     found = getattr(module, location["python_module"]["attribute"])
     # `@dagster.definitions`: Dagster calls the function when it loads the location.
     return found() if callable(found) else found
+
+
+@pytest.fixture(scope="module")
+def defs() -> Definitions:
+    return _load_location()
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +100,18 @@ def test_a_run_worker_imports_no_library_it_does_not_use(tmp_path) -> None:
     ).stdout.split()
     assert "dagster" in loaded and "polars" in loaded
     assert not {"boto3", "dagster_aws", "httpx", "fastapi", "uvicorn"} & set(loaded)
+
+
+def test_the_code_location_refuses_a_signing_secret_under_32_bytes(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "a-31-byte-secret-refused-at-go!"
+    monkeypatch.setenv("EXPORTS_HOME", str(tmp_path))
+    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", secret)
+    with pytest.raises(InvalidSettings) as refused:
+        _load_location()
+    assert str(refused.value).splitlines() == [
+        "invalid configuration:",
+        "  EXPORTS_SIGNING_SECRET: Value error, must be at least 32 bytes long",
+    ]
+    assert secret not in str(refused.value)

@@ -64,7 +64,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         "EXPORTS_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "EXPORTS_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-        "EXPORTS_SIGNING_SECRET": "integration-secret",
+        "EXPORTS_SIGNING_SECRET": "integration-secret-at-least-32-bytes",
         "EXPORTS_RATE_LIMIT_CREATE_PER_MINUTE": "1000",
         "EXPORTS_RATE_LIMIT_STATUS_PER_MINUTE": "100000",
     }

@@ -89,7 +89,7 @@ def test_resolve_ad_hierarchy_names_the_ads(store):
     assert output.metadata["touchpoint_rows"].value == expected.height
 
 
-def test_split_attribution_reports_rows_and_a_preview(store):
+def test_split_attribution_reports_rows_and_the_files_columns_never_a_row(store):
     task = _task(store)
     extracted = extract.extract_events(
         store.engine, space_id=SPACE, timezone="Europe/Berlin", request=task.request
@@ -101,9 +101,15 @@ def test_split_attribution_reports_rows_and_a_preview(store):
     expected = attribution.split_attribution(extracted.events, touchpoints, task.request)
     assert output.value.collect().equals(expected)
     assert output.metadata["rows"].value == expected.height
-    preview = output.metadata["preview"].value
-    assert preview.splitlines()[0].startswith("| id | event_time_utc | touchpoint_id | source |")
-    assert "Ad One" in preview
+    columns = output.metadata["columns"].value.columns
+    assert [(column.name, column.type) for column in columns] == [
+        (name, str(dtype)) for name, dtype in expected.schema.items()
+    ]
+    names = [column.name for column in columns]
+    assert names[:4] == ["id", "event_time_utc", "touchpoint_id", "source"]
+    assert "preview" not in output.metadata
+    assert "Ad One" in expected["ad_name"].to_list()
+    assert "Ad One" not in repr(output.metadata)
 
 
 def test_publish_export_stores_the_file_then_completes_the_export(

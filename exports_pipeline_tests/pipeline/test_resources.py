@@ -59,11 +59,11 @@ def test_the_real_code_location_loads_with_its_resources(environment: Path) -> N
 def test_a_set_secret_reaches_the_resources_as_an_env_var(
     environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", "a-secret-never-shown")
+    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", "a-secret-never-shown-in-the-dagster-ui")
     storage = (defs().resources or {})["export_storage"]
     assert isinstance(storage, LocalStorageResource)
     assert storage.signing_secret == EnvVar("EXPORTS_SIGNING_SECRET")
-    assert "a-secret-never-shown" not in repr(storage)
+    assert "a-secret-never-shown-in-the-dagster-ui" not in repr(storage)
 
 
 def test_set_aws_credentials_reach_the_s3_storage_as_env_vars(

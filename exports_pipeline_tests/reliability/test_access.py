@@ -24,7 +24,7 @@ from exports_pipeline_tests.support.served import run_cli, served_api, unlimited
 
 pytestmark = pytest.mark.integration
 
-SIGNING_SECRET = "served-test-secret"  # what `cli_env` gives the served processes
+SIGNING_SECRET = "served-test-secret-at-least-32-bytes"  # what `cli_env` gives the served processes
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from exports_pipeline.settings import Settings
+from exports_pipeline.settings import Settings, describe_invalid_settings
 from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.storage.signing import load_or_create_secret
@@ -75,9 +76,10 @@ def test_another_home_gets_another_secret(tmp_path: Path) -> None:
 
 
 def test_a_set_secret_is_used_and_nothing_is_generated(tmp_path: Path) -> None:
-    storage = build_storage(Settings(home=tmp_path, storage="local", signing_secret="mine"))
+    mine = "mine-and-at-least-32-bytes-long!"
+    storage = build_storage(Settings(home=tmp_path, storage="local", signing_secret=mine))
     assert isinstance(storage, LocalExportStorage)
-    assert storage.signing_secret == "mine"
+    assert storage.signing_secret == mine
     assert not (tmp_path / "signing-secret").exists()
 
 
@@ -85,3 +87,24 @@ def test_an_empty_secret_file_is_an_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "signing-secret").write_text("\n")
     with pytest.raises(ValueError, match="signing-secret is empty"):
         build_storage(Settings(home=tmp_path, storage="local", signing_secret=None))
+
+
+@pytest.mark.parametrize("secret", ["x" * 31, "short", "é" * 15])
+def test_a_set_secret_under_32_bytes_is_refused_naming_its_variable(
+    tmp_path: Path, secret: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(home=tmp_path, signing_secret=secret)
+    described = describe_invalid_settings(refused.value)
+    assert described.splitlines()[1:] == [
+        "  EXPORTS_SIGNING_SECRET: Value error, must be at least 32 bytes long"
+    ]
+    assert secret not in described
+
+
+@pytest.mark.parametrize("secret", ["x" * 32, "é" * 16, ""])
+def test_a_secret_of_32_bytes_is_taken_and_an_empty_one_is_unset(
+    tmp_path: Path, secret: str
+) -> None:
+    # Bytes are counted, not characters: 16 two-byte characters are 32 bytes.
+    assert Settings(home=tmp_path, signing_secret=secret).signing_secret == secret

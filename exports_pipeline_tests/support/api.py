@@ -20,7 +20,7 @@ from exports_pipeline.store.keys import create_key, revoke_key
 from exports_pipeline.store.schema import spaces
 
 EXPORTS = "/public-api/v1/events/exports"
-SIGNING_SECRET = "test-signing-secret"
+SIGNING_SECRET = "test-signing-secret-at-least-32-bytes"
 
 SPACES = [
     # id, timezone, subscription_active

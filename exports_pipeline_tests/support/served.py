@@ -27,7 +27,7 @@ def cli_env(store_url: str, home: Path, **extra: str) -> dict[str, str]:
     env.update(
         EXPORTS_DATABASE_URL=store_url,
         EXPORTS_HOME=str(home),
-        EXPORTS_SIGNING_SECRET="served-test-secret",
+        EXPORTS_SIGNING_SECRET="served-test-secret-at-least-32-bytes",
         **extra,
     )
     return env

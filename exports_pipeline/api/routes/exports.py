@@ -70,6 +70,14 @@ CREATED_MESSAGE = (
 )
 
 
+NO_STORE_HEADER = {
+    "Cache-Control": {
+        "description": "`no-store` when the answer carries a download URL (completed).",
+        "schema": {"type": "string"},
+    }
+}
+
+
 def status_path(export_id: int) -> str:
     return f"{EXPORTS_PATH}/{export_id}"
 
@@ -132,12 +140,16 @@ def create_event_export(
     response_model_exclude_none=True,
     summary="Get the status of an event export",
     responses={
-        200: {"description": "The export's status.", "headers": RATE_LIMIT_HEADERS},
+        200: {
+            "description": "The export's status.",
+            "headers": {**RATE_LIMIT_HEADERS, **NO_STORE_HEADER},
+        },
         **error_responses(401, 403, 404, 422, 429),
     },
 )
 def get_event_export(
     request: Request,
+    response: Response,
     caller: StatusCaller,
     export_id: ExportId,
     engine: EngineDep,
@@ -150,6 +162,8 @@ def get_event_export(
         ttl = settings.download_url_ttl_seconds
         expires_at = dt.datetime.fromtimestamp(int(time.time()) + ttl, dt.UTC)
         url_of = _url_minter(request, storage, record, ttl)
+        # A live download URL: no cache (a proxy's, the browser's) may keep the answer.
+        response.headers["Cache-Control"] = "no-store"
         return _completed_status(record, record.storage_key, expires_at, url_of)
     return _pending_status(record)
 
