@@ -95,10 +95,9 @@ def test_a_set_database_url_reaches_the_store_as_an_env_var(
 def test_only_a_value_the_variable_holds_becomes_an_env_var(
     environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", "from-the-environment-at-least-32-bytes")
-    assert from_environment("EXPORTS_SIGNING_SECRET", "from-the-environment-at-least-32-bytes") == EnvVar(
-        "EXPORTS_SIGNING_SECRET"
-    )
+    held = "from-the-environment-at-least-32-bytes"
+    monkeypatch.setenv("EXPORTS_SIGNING_SECRET", held)
+    assert from_environment("EXPORTS_SIGNING_SECRET", held) == EnvVar("EXPORTS_SIGNING_SECRET")
     # A value given another way is passed as it is (an EnvVar would read another one).
     assert from_environment("EXPORTS_SIGNING_SECRET", "given") == "given"
     assert from_environment("EXPORTS_SIGNING_SECRET", None) is None
