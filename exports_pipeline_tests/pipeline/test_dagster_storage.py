@@ -10,13 +10,12 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, RunConfig, instance_for_test, serialize_value
 
-from exports_pipeline.engine.request import parse_export_request
 from exports_pipeline.pipeline.config import ExportRequestConfig
-from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.store import schema
-from exports_pipeline.store.exports import ExportRecord, create_export, get_export
-from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
+from exports_pipeline.store.exports import ExportRecord
+from exports_pipeline_tests.support.runs import queue_export, run_to_completion
+from exports_pipeline_tests.support.small_store import SPACE
 
 # Values of one customer's row, each found nowhere else (not in the request, not an id).
 PROFILE_ID = "profile-q7x31-kestrel"
@@ -108,26 +107,19 @@ def test_an_exports_run_leaves_no_row_value_in_dagsters_storage(
     store, resources, home_instance, dagster_home, files_root, max_rows_per_file
 ):
     _add_customer(store)
-    body = {**REQUEST, "date": EXPORT_DATE.isoformat()}
+    params = dict(REQUEST)
     if max_rows_per_file is not None:
-        body["max_rows_per_file"] = max_rows_per_file
-    with store.engine.begin() as conn:
-        export_id = create_export(
-            conn, space_id=SPACE, request=parse_export_request(body), trigger="api"
-        )
-    result = event_export_job.execute_in_process(
-        partition_key=EXPORT_DATE.isoformat(),
+        params["max_rows_per_file"] = max_rows_per_file
+    export_id = queue_export(store, params)
+    record = run_to_completion(
+        store,
+        resources,
+        home_instance,
         run_config=RunConfig(ops={"validate_request": ExportRequestConfig(export_id=export_id)}),
-        resources=resources,
-        instance=home_instance,
     )
-    assert result.success
-    with store.engine.connect() as conn:
-        record = get_export(conn, export_id)
-    assert record is not None and record.status == "completed"
     assert (record.files is not None) == (max_rows_per_file is not None)
     exported = _exported_text(files_root, record)
     assert [value for value in ROW_VALUES if value not in exported] == [], exported
-    stored = _dagster_storage_text(home_instance, result.run_id, dagster_home)
+    stored = _dagster_storage_text(home_instance, str(record.run_id), dagster_home)
     assert str(record.sha256) in stored  # the search reaches the run's metadata
     assert [value for value in ROW_VALUES if value in stored] == []
