@@ -9,7 +9,6 @@ from functools import cached_property
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,7 +20,7 @@ from rich.progress import (
 )
 from sqlalchemy import Engine
 
-from exports_pipeline.settings import Settings, describe_invalid_settings
+from exports_pipeline.settings import InvalidSettings, Settings, load_settings
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.migrate import upgrade
 
@@ -35,7 +34,7 @@ class Invocation:
 
     @cached_property
     def settings(self) -> Settings:
-        return Settings()
+        return load_settings()
 
     @cached_property
     def engine(self) -> Engine:
@@ -438,8 +437,6 @@ def main() -> None:
     """The console script: `app`, with a broken `EXPORTS_*` setting told as one clear error."""
     try:
         app()
-    except ValidationError as exc:
-        if exc.title != Settings.__name__:
-            raise
-        typer.echo(describe_invalid_settings(exc), err=True)
+    except InvalidSettings as exc:
+        typer.echo(str(exc), err=True)
         raise SystemExit(2) from None
