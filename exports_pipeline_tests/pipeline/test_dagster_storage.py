@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance, RunConfig, instance_for_test, serialize_value
+from dagster import DagsterInstance, instance_for_test, serialize_value
 
-from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.store import schema
 from exports_pipeline.store.exports import ExportRecord
-from exports_pipeline_tests.support.runs import queue_export, run_to_completion
+from exports_pipeline_tests.support.runs import serve_queued_export
 from exports_pipeline_tests.support.small_store import SPACE
 
 # Values of one customer's row, each found nowhere else (not in the request, not an id).
@@ -110,13 +109,7 @@ def test_an_exports_run_leaves_no_row_value_in_dagsters_storage(
     params = dict(REQUEST)
     if max_rows_per_file is not None:
         params["max_rows_per_file"] = max_rows_per_file
-    export_id = queue_export(store, params)
-    record = run_to_completion(
-        store,
-        resources,
-        home_instance,
-        run_config=RunConfig(ops={"validate_request": ExportRequestConfig(export_id=export_id)}),
-    )
+    record = serve_queued_export(store, resources, home_instance, params)
     assert (record.files is not None) == (max_rows_per_file is not None)
     exported = _exported_text(files_root, record)
     assert [value for value in ROW_VALUES if value not in exported] == [], exported

@@ -19,7 +19,10 @@ from exports_pipeline.storage.destinations import PublishedFiles, destination_fo
 from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import ExportRecord, get_export
 from exports_pipeline_tests.support.destinations import RecordingDestination
-from exports_pipeline_tests.support.runs import queue_export, run_to_completion
+from exports_pipeline_tests.support.runs import (
+    queue_export,
+    serve_queued_export,
+)
 from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 
@@ -53,13 +56,7 @@ def test_the_step_pushes_the_published_files_to_the_destination(
 ) -> None:
     destination = RecordingDestination()
     monkeypatch.setattr(deliver_module, "destination_for", lambda export: destination)
-    export_id = queue_export(store, params)
-    record = run_to_completion(
-        store,
-        resources,
-        instance,
-        run_config=RunConfig(ops={"validate_request": ExportRequestConfig(export_id=export_id)}),
-    )
+    record = serve_queued_export(store, resources, instance, params)
     assert destination.pushes == [_published(record, params.get("format", "ndjson"))]
     keys = destination.pushes[0].keys
     if objects is None:
@@ -94,14 +91,7 @@ def test_without_a_destination_the_step_does_nothing(
 def test_pushing_an_export_twice_holds_what_pushing_it_once_did(
     store: StoreResource, resources: dict, instance: DagsterInstance, files_root: Path
 ) -> None:
-    record = run_to_completion(
-        store,
-        resources,
-        instance,
-        run_config=RunConfig(
-            ops={"validate_request": ExportRequestConfig(export_id=queue_export(store))}
-        ),
-    )
+    record = serve_queued_export(store, resources, instance, {})
     destination = RecordingDestination()
     storage = resources["export_storage"].get_storage
 

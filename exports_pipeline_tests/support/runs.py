@@ -10,12 +10,14 @@ from typing import Any, Protocol
 from dagster import (
     DagsterInstance,
     Definitions,
+    RunConfig,
     RunRequest,
     SensorDefinition,
     build_sensor_context,
 )
 
 from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.pipeline.config import ExportRequestConfig
 from exports_pipeline.pipeline.job import event_export_job
 from exports_pipeline.pipeline.resources import StoreResource
 from exports_pipeline.store.exports import ExportRecord, create_export, get_export
@@ -81,3 +83,13 @@ def run_to_completion(
         record = get_export(conn, export_id)
     assert record is not None and record.status == "completed"
     return record
+
+
+def serve_queued_export(
+    store: StoreResource, resources: dict, instance: DagsterInstance, params: dict[str, Any]
+) -> ExportRecord:
+    """An export of `params` queued, then its run as the sensor launches it (config: the
+    export id), to completion; its completed record."""
+    export_id = queue_export(store, params)
+    served = RunConfig(ops={"validate_request": ExportRequestConfig(export_id=export_id)})
+    return run_to_completion(store, resources, instance, run_config=served)
