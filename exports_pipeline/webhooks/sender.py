@@ -304,8 +304,13 @@ def _record_failed_attempt(
     config: SenderConfig,
     rng: random.Random,
 ) -> bool:
-    """Record a failed attempt and put its endpoint in backoff; whether it is retried."""
+    """Record a failed attempt and put its endpoint in backoff; whether it is retried.
+    The backoff ends no later than this delivery's retry, which is the endpoint's next
+    probe: a delivery is never held past the time (and the window) its retry was given."""
     retry_at = _retry_at(delivery, ended, config, rng)
+    backoff_until = ended + retry_delay(delivery.endpoint_failures + 1, rng=rng)
+    if retry_at is not None:
+        backoff_until = min(backoff_until, retry_at)
     error = outcome.error or "failed"
     if retry_at is None:
         error = f"given up after {delivery.attempts + 1} attempts: {error}"
@@ -318,7 +323,7 @@ def _record_failed_attempt(
             error=error,
             duration_ms=outcome.duration_ms,
             retry_at=retry_at,
-            endpoint_backoff_until=ended + retry_delay(delivery.endpoint_failures + 1, rng=rng),
+            endpoint_backoff_until=backoff_until,
         )
     logger.info(
         "webhook delivery %s (export %s, endpoint %s) failed: %s",

@@ -38,6 +38,7 @@ from exports_pipeline_tests.support.daemon import (
     Services,
     cli,
     dagster_pg_env,
+    wait_run_finished,
 )
 from exports_pipeline_tests.support.postgres import fresh_postgres_database
 from exports_pipeline_tests.support.s3 import CREDENTIALS
@@ -230,15 +231,20 @@ def test_fifty_exports_from_five_spaces_over_two_apis(cluster: Cluster, tmp_path
         assert record.storage_key.startswith(f"exports/{space}/{date}/")
 
     instance = cluster.instance
+    ours = {str(e) for e, *_ in submitted}
+    # An export is completed at publish; its run ends a moment later, after delivery.
+    for r in instance.get_run_records(filters=RunsFilter(job_name="event_export_job")):
+        if r.dagster_run.tags.get("export_id") in ours:
+            wait_run_finished(instance, r.dagster_run.run_id)
     records = [
         r
         for r in instance.get_run_records(filters=RunsFilter(job_name="event_export_job"))
-        if r.dagster_run.tags.get("export_id") in {str(e) for e, *_ in submitted}
+        if r.dagster_run.tags.get("export_id") in ours
     ]
     runs_per_export = {}
     for r in records:
         runs_per_export.setdefault(r.dagster_run.tags["export_id"], []).append(r)
-    assert {e: len(rs) for e, rs in runs_per_export.items()} == {str(e): 1 for e, *_ in submitted}
+    assert {e: len(rs) for e, rs in runs_per_export.items()} == {e: 1 for e in ours}
     assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
     # Run records: start_time = the worker started, end_time = it finished. The queue's slot
     # is taken earlier, at launch, so launch → end is checked against the limits too.

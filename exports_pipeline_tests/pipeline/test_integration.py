@@ -135,7 +135,7 @@ def test_api_exports_complete_with_the_engines_files(deployment: Deployment, tmp
         assert hashlib.sha256(downloaded.content).hexdigest() == status["sha256"]
         assert len(downloaded.content) == status["file_size_bytes"]
         assert downloaded.content == deployment.expected_file("demo-1", body, tmp_path)
-        run = deployment.instance.get_run_by_id(deployment.record(export_id).run_id)
+        run = deployment.finished_run(export_id)
         assert run.status == DagsterRunStatus.SUCCESS
         assert run.tags["dagster/partition"] == deployment.export_date.isoformat()
         assert run.tags["dagster/run_key"] == str(export_id)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from dagster import DagsterInstance
+from dagster import DagsterInstance, DagsterRun
 from sqlalchemy.engine import make_url
 
 from exports_pipeline.engine.export import run_export
@@ -114,6 +114,11 @@ class Deployment:
             time.sleep(0.25)
         raise AssertionError(f"export {export_id} not settled: {body}")
 
+    def finished_run(self, export_id: int) -> DagsterRun:
+        """The export's Dagster run once it has ended. The export is completed at publish;
+        the run ends a moment later, after its delivery step."""
+        return wait_run_finished(self.instance, self.record(export_id).run_id)
+
     def record(self, export_id: int):  # type: ignore[no-untyped-def]
         with self.engine.connect() as conn:
             return get_export(conn, export_id)
@@ -156,6 +161,16 @@ class Deployment:
         )
         assert response.status_code == 200, response.text
         return response.json()["data"]
+
+
+def wait_run_finished(instance: DagsterInstance, run_id: str) -> DagsterRun:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None, run_id
+        if run.is_finished or time.monotonic() > deadline:
+            return run
+        time.sleep(0.1)
 
 
 def cli(env: dict, *args: str) -> str:
