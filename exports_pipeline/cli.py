@@ -20,6 +20,8 @@ from rich.progress import (
 )
 from sqlalchemy import Engine
 
+from exports_pipeline.private_files import private_home
+from exports_pipeline.sealing import SecretBox, secret_box
 from exports_pipeline.settings import InvalidSettings, Settings, load_settings
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.migrate import upgrade
@@ -39,6 +41,10 @@ class Invocation:
     @cached_property
     def engine(self) -> Engine:
         return make_engine(self.settings.resolved_database_url)
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        return secret_box(self.settings.secrets_key, self.settings.secrets_key_file)
 
     def close(self) -> None:
         if "engine" in self.__dict__:
@@ -99,9 +105,12 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Create the store or migrate it to the newest schema."""
+    """Create the store or migrate it to the newest schema (sealing any plain secret with
+    the secrets key); EXPORTS_HOME is made private (0700) on the way."""
+    invocation = Invocation.of(ctx)
+    private_home(invocation.settings.resolved_home)
     engine = _engine(ctx)
-    upgrade(engine)
+    upgrade(engine, box=invocation.secret_box)
     typer.echo(f"store is up to date: {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -402,7 +411,9 @@ def webhooks_send(ctx: typer.Context) -> None:
     from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
 
     invocation = Invocation.of(ctx)
-    report = send_due_deliveries(invocation.engine, SenderConfig.from_settings(invocation.settings))
+    report = send_due_deliveries(
+        invocation.engine, invocation.secret_box, SenderConfig.from_settings(invocation.settings)
+    )
     typer.echo(report.summary())
 
 

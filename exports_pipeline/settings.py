@@ -57,6 +57,14 @@ class Settings(BaseSettings):
             "once into `home`/signing-secret (mode 0600), shared by every process of `home`."
         ),
     )
+    secrets_key: str | None = Field(
+        default=None,
+        description=(
+            "Key the store's secrets (webhook signing secrets) are encrypted with at rest; "
+            "unset: a random key generated once into `home`/secrets-key (mode 0600), shared "
+            "by every process of `home`."
+        ),
+    )
     public_base_url: str | None = Field(
         default=None,
         description=(
@@ -103,7 +111,7 @@ class Settings(BaseSettings):
         description="Most rows one export may have; a larger one fails before any is made.",
     )
 
-    @field_validator("signing_secret")
+    @field_validator("signing_secret", "secrets_key")
     @classmethod
     def _long_enough(cls, value: str | None) -> str | None:
         # Empty is unset (a generated secret is used); bytes, not characters, are counted.
@@ -129,6 +137,11 @@ class Settings(BaseSettings):
     def signing_secret_file(self) -> Path:
         """Where the generated signing secret lives when `signing_secret` is unset."""
         return self.resolved_home / "signing-secret"
+
+    @property
+    def secrets_key_file(self) -> Path:
+        """Where the generated secrets key lives when `secrets_key` is unset."""
+        return self.resolved_home / "secrets-key"
 
     @property
     def dagster_home(self) -> Path:

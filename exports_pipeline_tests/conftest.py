@@ -28,6 +28,7 @@ from exports_pipeline_tests.support.postgres import (
     postgres_answers,
 )
 from exports_pipeline_tests.support.s3 import CREDENTIALS, s3_client_with_bucket
+from exports_pipeline_tests.support.sealing import TEST_SECRETS_KEY
 from exports_pipeline_tests.support.small_store import seed_small_store
 
 
@@ -152,7 +153,7 @@ def store(store_engine: sa.Engine, store_url: str) -> StoreResource:
     seed_small_store(store_engine)
     # No pooled connection may stay open while the engine's ADBC reader closes the file.
     store_engine.dispose()
-    return StoreResource(database_url=store_url)
+    return StoreResource(database_url=store_url, secrets_key=TEST_SECRETS_KEY)
 
 
 @pytest.fixture

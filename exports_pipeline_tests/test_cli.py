@@ -36,17 +36,18 @@ def test_a_broken_setting_names_its_variable_and_rule(
     assert not (tmp_path / "store.db").exists()  # nothing was started or created
 
 
+@pytest.mark.parametrize("variable", ["EXPORTS_SIGNING_SECRET", "EXPORTS_SECRETS_KEY"])
 @pytest.mark.parametrize("command", [["keys", "list"], ["db", "upgrade"], ["api", "--port", "1"]])
-def test_a_signing_secret_under_32_bytes_is_refused_at_start(
-    tmp_path: Path, command: list[str]
+def test_a_secret_under_32_bytes_is_refused_at_start(
+    tmp_path: Path, command: list[str], variable: str
 ) -> None:
     secret = "a-31-byte-secret-refused-at-go!"
-    env = {**os.environ, "EXPORTS_HOME": str(tmp_path), "EXPORTS_SIGNING_SECRET": secret}
+    env = {**os.environ, "EXPORTS_HOME": str(tmp_path), variable: secret}
     result = run_cli(env, *command)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "invalid configuration:",
-        "  EXPORTS_SIGNING_SECRET: Value error, must be at least 32 bytes long",
+        f"  {variable}: Value error, must be at least 32 bytes long",
     ]
     assert secret not in result.stderr + result.stdout
     assert not (tmp_path / "store.db").exists()

@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
 
-export EXPORTS_HOME="$(mkdir -p "${EXPORTS_HOME:-.exports}" && cd "${EXPORTS_HOME:-.exports}" && pwd)"
+# The home holds the store, its secrets and the files: its owner's alone (0700).
+export EXPORTS_HOME="$(mkdir -p -m 700 "${EXPORTS_HOME:-.exports}" && cd "${EXPORTS_HOME:-.exports}" && pwd)"
 # Dagster reads $DAGSTER_HOME/dagster.yaml, and DAGSTER_HOME must be absolute.
 export DAGSTER_HOME="$EXPORTS_HOME/dagster"
 API_PORT="${API_PORT:-8000}"

@@ -12,6 +12,7 @@ from exports_pipeline.api.access_log import redact_access_log
 from exports_pipeline.api.errors import install_error_handlers
 from exports_pipeline.api.routes import downloads, exports, health, webhook_endpoints
 from exports_pipeline.formats import format_titles
+from exports_pipeline.sealing import secret_box
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.store.db import make_engine
@@ -27,8 +28,9 @@ Errors are `{{"message": "..."}}`; a 422 also lists every broken rule in `errors
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """A new app; settings (default: from `EXPORTS_*` env), the store engine and the
-    export storage are built when it starts and kept on `app.state`."""
+    """A new app; settings (default: from `EXPORTS_*` env), the store engine, the export
+    storage and the box of the store's secrets are built when it starts and kept on
+    `app.state`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = resolved
         app.state.engine = engine
         app.state.storage = build_storage(resolved)
+        app.state.secret_box = secret_box(resolved.secrets_key, resolved.secrets_key_file)
         try:
             yield
         finally:

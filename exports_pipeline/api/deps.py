@@ -1,4 +1,5 @@
-"""Dependencies of the routes, as `Annotated` aliases: settings, store, storage, caller.
+"""Dependencies of the routes, as `Annotated` aliases: settings, store, storage, the box
+of the store's secrets, caller.
 
 Order of checks on the export endpoints (each a dependency of the next):
 1. `Caller`: the `Authorization: Bearer <key>` header names a live key (else 401).
@@ -23,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from exports_pipeline.api.errors import ApiError
+from exports_pipeline.sealing import SecretBox
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.store import ratelimit
@@ -45,9 +47,14 @@ def get_storage(request: Request) -> ExportStorage:
     return request.app.state.storage
 
 
+def get_secret_box(request: Request) -> SecretBox:
+    return request.app.state.secret_box
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 StorageDep = Annotated[ExportStorage, Depends(get_storage)]
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 
 
 # No dependency yields a store connection: each sync dependency and the route run in

@@ -79,6 +79,8 @@ def resources_from(settings: Settings) -> dict[str, object]:
             file_retention_hours=settings.file_retention_hours,
             request_wait_seconds=REQUEST_WAIT_SECONDS,
             max_export_rows=settings.max_export_rows,
+            secrets_key=from_environment("EXPORTS_SECRETS_KEY", settings.secrets_key),
+            secrets_key_file=str(settings.secrets_key_file),
         ),
         "export_storage": storage_resource(settings),
         "webhook_sender": WebhookSenderResource(

@@ -16,6 +16,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
+from exports_pipeline import sealing
 from exports_pipeline.settings import FIRST_EXPORT_DATE, Settings
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.factory import (
@@ -62,6 +63,11 @@ class StoreResource(ConfigurableResource):
         default=250_000, description="Selected events of one time span of a big day."
     )
 
+    secrets_key: str | None = _setting("secrets_key")
+    secrets_key_file: str | None = Field(
+        default=None, description="Where the generated secrets key is kept (EXPORTS_HOME)."
+    )
+
     _engine: Engine | None = PrivateAttr(default=None)
 
     @property
@@ -86,6 +92,13 @@ class StoreResource(ConfigurableResource):
         if self._engine is None:
             self._engine = self._make_engine()
         return self._engine
+
+    @property
+    def secret_box(self) -> sealing.SecretBox:
+        """The box the store's secrets are sealed with (`exports_pipeline.sealing`)."""
+        if not self.secrets_key and not self.secrets_key_file:
+            raise ValueError("secrets_key or secrets_key_file must be set")
+        return sealing.secret_box(self.secrets_key, Path(self.secrets_key_file or ""))
 
 
 class ExportStorageResource(ConfigurableResource, ABC):

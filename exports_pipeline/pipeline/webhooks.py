@@ -22,7 +22,9 @@ def webhook_delivery_sensor(
     context: SensorEvaluationContext, store: StoreResource, webhook_sender: WebhookSenderResource
 ) -> SkipReason:
     try:
-        report = send_due_deliveries(store.engine, webhook_sender.sender_config())
+        report = send_due_deliveries(
+            store.engine, store.secret_box, webhook_sender.sender_config()
+        )
     except Exception as exc:
         context.log.exception("webhook sender pass failed")
         return SkipReason(f"webhook sender pass failed: {type(exc).__name__}; see the logs")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from exports_pipeline.private_files import load_or_create_secret
 from exports_pipeline.settings import Settings
 from exports_pipeline.storage.base import ExportStorage
 from exports_pipeline.storage.local import LocalExportStorage
-from exports_pipeline.storage.signing import load_or_create_secret
 
 
 def build_s3_client(
@@ -52,7 +52,7 @@ def build_local_storage(
     if not signing_secret:
         if secret_file is None:
             raise ValueError("signing_secret or signing_secret_file must be set")
-        signing_secret = load_or_create_secret(secret_file)
+        signing_secret = load_or_create_secret(secret_file, what="signing secret")
     return LocalExportStorage(root, public_base_url=public_base_url, signing_secret=signing_secret)
 
 

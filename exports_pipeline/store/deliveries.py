@@ -36,7 +36,8 @@ class DueDelivery:
     created_at: dt.datetime
     url: str
     endpoint_failures: int
-    secret: str = field(repr=False)
+    # The endpoint's signing secret as the store keeps it: sealed (`exports_pipeline.sealing`).
+    sealed_secret: str = field(repr=False)
 
 
 def due_deliveries(conn: Connection, *, now: dt.datetime, limit: int = 200) -> list[DueDelivery]:
@@ -79,7 +80,7 @@ def due_deliveries(conn: Connection, *, now: dt.datetime, limit: int = 200) -> l
             created_at=r.created_at,
             url=r.url,
             endpoint_failures=int(r.consecutive_failures),
-            secret=r.secret,
+            sealed_secret=r.secret,
         )
         for r in rows
     ]

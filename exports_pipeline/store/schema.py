@@ -274,7 +274,8 @@ webhook_endpoints = Table(
     Column("url", Text, nullable=False),
     # The event types it receives, e.g. ["export.completed", "export.failed"].
     Column("events", JSON, nullable=False),
-    # `whsec_<base64>`, in plain: the sender signs with it. Never logged or listed.
+    # `whsec_<base64>` sealed (`exports_pipeline.sealing`, migration 0008): the sender opens
+    # it to sign. Never logged or listed.
     Column("secret", SecretText, nullable=False),
     Column("created_at", DateTime, nullable=False),
     # Deleted endpoints are kept (their deliveries' history names them) but get nothing.

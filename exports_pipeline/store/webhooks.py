@@ -9,6 +9,7 @@ and a `webhook-id` that stays the same on every attempt.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from exports_pipeline.sealing import SecretBox
 from exports_pipeline.store.schema import exports, spaces, webhook_deliveries, webhook_endpoints
 from exports_pipeline.store.status import iso_utc, status_object
 
@@ -49,6 +51,13 @@ class WebhookEndpoint:
     events: list[str]
     created_at: dt.datetime
     deleted_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class NewWebhookEndpoint(WebhookEndpoint):
+    """An endpoint just created, with its plain signing secret: what the create answer
+    shows, once (the store keeps it sealed)."""
+
     # Kept out of repr so that logging an endpoint never logs its secret.
     secret: str = field(repr=False)
 
@@ -66,7 +75,6 @@ def _endpoint(row: Any) -> WebhookEndpoint:
         events=list(m["events"]),
         created_at=m["created_at"],
         deleted_at=m["deleted_at"],
-        secret=m["secret"],
     )
 
 
@@ -81,10 +89,12 @@ def create_endpoint(
     space_id: str,
     url: str,
     events: list[str],
+    box: SecretBox,
     now: dt.datetime | None = None,
-) -> WebhookEndpoint:
-    """Store a new endpoint with a fresh secret; `EndpointLimitReached` when the space has
-    its maximum already (the caller's transaction must then be rolled back).
+) -> NewWebhookEndpoint:
+    """Store a new endpoint with a fresh secret, sealed with `box`; the endpoint with its
+    plain secret. `EndpointLimitReached` when the space has its maximum already (the
+    caller's transaction must then be rolled back).
 
     Creates of one space are serialized by a no-op update of the space's row (a row lock
     on PostgreSQL, the write lock on SQLite), so concurrent creates cannot pass the limit.
@@ -97,13 +107,14 @@ def create_endpoint(
     ).scalar_one()
     if live >= MAX_ENDPOINTS_PER_SPACE:
         raise EndpointLimitReached(space_id)
+    secret = new_secret()
     row = conn.execute(
         insert(webhook_endpoints)
         .values(
             space_id=space_id,
             url=url,
             events=list(events),
-            secret=new_secret(),
+            secret=box.seal(secret),
             created_at=now or _utcnow(),
             deleted_at=None,
             consecutive_failures=0,
@@ -111,7 +122,7 @@ def create_endpoint(
         )
         .returning(*webhook_endpoints.c)
     ).one()
-    return _endpoint(row)
+    return NewWebhookEndpoint(**dataclasses.asdict(_endpoint(row)), secret=secret)
 
 
 def list_endpoints(conn: Connection, *, space_id: str) -> list[WebhookEndpoint]:

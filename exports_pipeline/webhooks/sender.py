@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Engine
 from standardwebhooks import Webhook
 
+from exports_pipeline.sealing import SecretBox
 from exports_pipeline.settings import Settings
 from exports_pipeline.store.deliveries import (
     DueDelivery,
@@ -137,10 +138,11 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def signed_headers(delivery: DueDelivery, *, now: dt.datetime) -> dict[str, str]:
-    """The Standard Webhooks headers of one attempt (timestamp = the attempt's time)."""
+def signed_headers(delivery: DueDelivery, secret: str, *, now: dt.datetime) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt (timestamp = the attempt's time), signed
+    with the endpoint's `secret`."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
-    signature = Webhook(delivery.secret).sign(delivery.message_id, stamp, delivery.payload)
+    signature = Webhook(secret).sign(delivery.message_id, stamp, delivery.payload)
     return {
         "webhook-id": delivery.message_id,
         "webhook-timestamp": str(int(stamp.timestamp())),
@@ -158,12 +160,12 @@ def _pinned_url(url: str, address: str, port: int) -> str:
 
 
 def attempt_delivery(
-    delivery: DueDelivery, config: SenderConfig, ssl_context: ssl.SSLContext
+    delivery: DueDelivery, secret: str, config: SenderConfig, ssl_context: ssl.SSLContext
 ) -> Outcome:
-    """POST the delivery once; its outcome (never raises for a network problem). Connecting,
-    the answer's headers and its body (read up to `MAX_RESPONSE_BYTES`) get
-    `config.timeout_seconds` in all: then a watchdog shuts the connection down and the
-    attempt has timed out."""
+    """POST the delivery once, signed with `secret`; its outcome (never raises for a
+    network problem). Connecting, the answer's headers and its body (read up to
+    `MAX_RESPONSE_BYTES`) get `config.timeout_seconds` in all: then a watchdog shuts the
+    connection down and the attempt has timed out."""
     import httpx  # here, not at the top: every run worker loads this module, none sends
 
     started = time.monotonic()
@@ -175,7 +177,7 @@ def attempt_delivery(
         target = check_url(delivery.url, allow_private=config.allow_private)
     except RefusedUrl as exc:
         return Outcome(None, f"refused before sending: url {exc}", elapsed())
-    headers = signed_headers(delivery, now=dt.datetime.now(dt.UTC))
+    headers = signed_headers(delivery, secret, now=dt.datetime.now(dt.UTC))
     headers["host"] = urlsplit(delivery.url).netloc
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timed_out = f"timed out after {config.timeout_seconds:g} s"
@@ -229,6 +231,7 @@ def _answer_status(client: httpx.Client, request: httpx.Request) -> int:
 def _serve_endpoint(
     engine: Engine,
     deliveries: list[DueDelivery],
+    box: SecretBox,
     config: SenderConfig,
     ssl_context: ssl.SSLContext,
     deadline: float,
@@ -247,7 +250,7 @@ def _serve_endpoint(
                 )
             if attempt_id is None:
                 continue
-            outcome = _attempt(delivery, config, ssl_context)
+            outcome = _attempt(delivery, box, config, ssl_context)
             ended = _utcnow()
             if outcome.delivered:
                 with engine.begin() as conn:
@@ -275,13 +278,17 @@ def _serve_endpoint(
     return report
 
 
-def _attempt(delivery: DueDelivery, config: SenderConfig, ssl_context: ssl.SSLContext) -> Outcome:
-    """`attempt_delivery`, with an error of the sender itself as a failed attempt."""
+def _attempt(
+    delivery: DueDelivery, box: SecretBox, config: SenderConfig, ssl_context: ssl.SSLContext
+) -> Outcome:
+    """`attempt_delivery` with the endpoint's secret opened from the store's sealed one, and
+    an error of the sender itself as a failed attempt."""
     try:
-        return attempt_delivery(delivery, config, ssl_context)
+        return attempt_delivery(delivery, box.open(delivery.sealed_secret), config, ssl_context)
     except Exception as exc:
-        # E.g. a secret that is no valid base64: a failed attempt like any other, so
-        # the delivery is retried and in the end given up, never left in flight.
+        # E.g. a secret sealed under another key, or no valid base64: a failed attempt
+        # like any other, so the delivery is retried and in the end given up, never left
+        # in flight.
         logger.exception("webhook delivery %s: the attempt failed", delivery.id)
         return Outcome(None, f"sender error: {type(exc).__name__}", 0)
 
@@ -335,8 +342,11 @@ def _record_failed_attempt(
     return retry_at is not None
 
 
-def send_due_deliveries(engine: Engine, config: SenderConfig | None = None) -> SendReport:
-    """One pass over the due deliveries (see the module's docstring); what it did."""
+def send_due_deliveries(
+    engine: Engine, box: SecretBox, config: SenderConfig | None = None
+) -> SendReport:
+    """One pass over the due deliveries (see the module's docstring), their endpoints'
+    secrets opened with `box`; what it did."""
     config = config or SenderConfig()
     deadline = time.monotonic() + config.budget_seconds
     with engine.connect() as conn:
@@ -355,7 +365,7 @@ def send_due_deliveries(engine: Engine, config: SenderConfig | None = None) -> S
         max_workers=min(config.max_workers, len(by_endpoint)), thread_name_prefix="webhooks"
     )
     futures = [
-        pool.submit(_serve_endpoint, engine, group, config, ssl_context, deadline, rng)
+        pool.submit(_serve_endpoint, engine, group, box, config, ssl_context, deadline, rng)
         for group in by_endpoint.values()
     ]
     # No attempt starts after `deadline` and each ends by its own: waiting longer than

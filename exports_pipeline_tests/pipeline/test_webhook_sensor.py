@@ -17,6 +17,7 @@ from exports_pipeline.store.exports import create_export, get_export
 from exports_pipeline.store.status import status_object
 from exports_pipeline.store.webhooks import create_endpoint
 from exports_pipeline_tests.support.receiver import Receiver, free_port, receiver
+from exports_pipeline_tests.support.sealing import TEST_SECRETS_KEY
 from exports_pipeline_tests.support.small_store import EXPORT_DATE, SPACE
 
 
@@ -38,7 +39,11 @@ def test_a_completed_run_is_announced_and_a_receiver_down_never_fails_it(
     port = free_port()
     with store.engine.begin() as conn:
         endpoint = create_endpoint(
-            conn, space_id=SPACE, url=Receiver(port=port).url, events=["export.completed"]
+            conn,
+            space_id=SPACE,
+            url=Receiver(port=port).url,
+            events=["export.completed"],
+            box=store.secret_box,
         )
         export_id = create_export(
             conn,
@@ -77,6 +82,6 @@ def test_a_completed_run_is_announced_and_a_receiver_down_never_fails_it(
 
 def test_a_sender_error_is_logged_not_raised(store_url: str):
     # A store that was never migrated: the sender's query fails.
-    message = _tick(StoreResource(database_url=store_url))
+    message = _tick(StoreResource(database_url=store_url, secrets_key=TEST_SECRETS_KEY))
     assert message is not None
     assert message.startswith("webhook sender pass failed: ")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from exports_pipeline.private_files import load_or_create_secret
 from exports_pipeline.settings import Settings, describe_invalid_settings
 from exports_pipeline.storage.factory import build_storage
 from exports_pipeline.storage.local import LocalExportStorage
-from exports_pipeline.storage.signing import load_or_create_secret
 
 # What each process does with the secret: the API builds its storage from the settings, a
 # run gets it from the code location's resource. All start at the same instant.
@@ -70,9 +70,9 @@ def test_processes_of_one_home_starting_at_once_share_one_generated_secret(
 
 
 def test_another_home_gets_another_secret(tmp_path: Path) -> None:
-    first = load_or_create_secret(tmp_path / "a" / "signing-secret")
-    assert load_or_create_secret(tmp_path / "a" / "signing-secret") == first
-    assert load_or_create_secret(tmp_path / "b" / "signing-secret") != first
+    first = load_or_create_secret(tmp_path / "a" / "signing-secret", what="signing secret")
+    assert load_or_create_secret(tmp_path / "a" / "signing-secret", what="signing secret") == first
+    assert load_or_create_secret(tmp_path / "b" / "signing-secret", what="signing secret") != first
 
 
 def test_a_set_secret_is_used_and_nothing_is_generated(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from exports_pipeline.storage.local import LocalExportStorage
 from exports_pipeline.store.exports import create_export, mark_completed, mark_processing
 from exports_pipeline.store.keys import create_key, revoke_key
 from exports_pipeline.store.schema import spaces
+from exports_pipeline_tests.support.sealing import TEST_SECRETS_KEY
 
 EXPORTS = "/public-api/v1/events/exports"
 SIGNING_SECRET = "test-signing-secret-at-least-32-bytes"
@@ -75,6 +76,7 @@ def make_settings(store_url: str, home: Path, **overrides: object) -> Settings:
         "storage": "local",
         "public_base_url": "http://testserver",
         "signing_secret": SIGNING_SECRET,
+        "secrets_key": TEST_SECRETS_KEY,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ from exports_pipeline.store.exports import (
     mark_processing,
 )
 from exports_pipeline.store.schema import exports, webhook_deliveries, webhook_endpoints
-from exports_pipeline.store.webhooks import WebhookEndpoint, create_endpoint
+from exports_pipeline.store.webhooks import NewWebhookEndpoint, create_endpoint
+from exports_pipeline_tests.support.sealing import BOX
 
 SPACE = "acme"
 OTHER_SPACE = "other"
@@ -24,12 +25,13 @@ OTHER_SPACE = "other"
 
 def add_endpoint(
     engine: sa.Engine, url: str, *, events: list[str] | None = None, space_id: str = SPACE
-) -> WebhookEndpoint:
+) -> NewWebhookEndpoint:
     with engine.begin() as conn:
         return create_endpoint(
             conn,
             space_id=space_id,
             url=url,
+            box=BOX,
             events=events or ["export.completed", "export.failed", "export.cancelled"],
         )
 

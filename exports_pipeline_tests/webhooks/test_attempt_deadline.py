@@ -20,7 +20,12 @@ from exports_pipeline_tests.support.receiver import (
     Trickler,
     receiver,
 )
-from exports_pipeline_tests.support.webhooks import add_endpoint, completed_export, deliveries
+from exports_pipeline_tests.support.sealing import BOX
+from exports_pipeline_tests.support.webhooks import (
+    add_endpoint,
+    completed_export,
+    deliveries,
+)
 
 DEV = SenderConfig(allow_private=True)
 
@@ -45,7 +50,7 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline_while_the_other_is_deli
         fast = add_endpoint(engine, healthy.url)
         completed_export(engine)
         started, started_at = time.monotonic(), _utcnow()
-        report = send_due_deliveries(engine, DEV)
+        report = send_due_deliveries(engine, BOX, DEV)
         passed = time.monotonic() - started
         # The sender hung up on the trickler, not the other way round.
         assert trickler.requests == 1
@@ -75,7 +80,7 @@ def test_a_short_deadline_cuts_a_trickling_answer_just_as_well(engine):
         add_endpoint(engine, trickler.url)
         completed_export(engine)
         started = time.monotonic()
-        report = send_due_deliveries(engine, config)
+        report = send_due_deliveries(engine, BOX, config)
         assert time.monotonic() - started < 4.0
     assert (report.delivered, report.retrying) == (0, 1)
     [view] = list_deliveries(engine.connect())
@@ -87,7 +92,7 @@ def test_an_endless_2xx_body_is_read_only_up_to_the_cap_and_delivered(engine):
         add_endpoint(engine, endless.url)
         completed_export(engine)
         started = time.monotonic()
-        report = send_due_deliveries(engine, DEV)
+        report = send_due_deliveries(engine, BOX, DEV)
         took = time.monotonic() - started
         _hung_up(endless)
     assert report.delivered == 1
@@ -110,7 +115,7 @@ def test_a_pass_does_not_wait_on_an_attempt_stalled_where_the_watchdog_cannot_re
         add_endpoint(engine, hook.url)
         completed_export(engine)
         started = time.monotonic()
-        report = send_due_deliveries(engine, config)
+        report = send_due_deliveries(engine, BOX, config)
         took = time.monotonic() - started
         assert took < 1.0 + 0.5 + sender.PASS_GRACE_SECONDS + 0.5
         assert (report.attempts, report.errors) == (0, 1)

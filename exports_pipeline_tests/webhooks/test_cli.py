@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from exports_pipeline.cli import app
 from exports_pipeline_tests.support.receiver import receiver
+from exports_pipeline_tests.support.sealing import TEST_SECRETS_KEY
 from exports_pipeline_tests.support.webhooks import (
     OTHER_SPACE,
     add_endpoint,
@@ -18,6 +19,7 @@ from exports_pipeline_tests.support.webhooks import (
 def test_send_then_list_deliveries_with_their_attempts(engine, monkeypatch):
     monkeypatch.setenv("EXPORTS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("EXPORTS_WEBHOOK_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("EXPORTS_SECRETS_KEY", TEST_SECRETS_KEY)
     runner = CliRunner()
     assert runner.invoke(app, ["webhooks", "list-deliveries"]).output == "no webhook deliveries\n"
     with receiver(answers=[502]) as hook, receiver() as their_hook:

@@ -22,12 +22,13 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 
 from exports_pipeline.engine.request import parse_export_request
+from exports_pipeline.sealing import SecretBox, secret_box
 from exports_pipeline.store.db import make_engine
 from exports_pipeline.store.deliveries import list_deliveries
 from exports_pipeline.store.exports import create_export, get_export
 from exports_pipeline.store.schema import spaces
 from exports_pipeline.store.status import status_object
-from exports_pipeline.store.webhooks import create_endpoint, delete_endpoint, get_endpoint
+from exports_pipeline.store.webhooks import NewWebhookEndpoint, create_endpoint, delete_endpoint
 from exports_pipeline_tests.support.receiver import Receiver, receiver
 from exports_pipeline_tests.support.webhooks import complete, processing_export
 
@@ -70,6 +71,8 @@ class Daemon:
 class Deployment:
     engine: sa.Engine
     daemon: Daemon
+    # The box of the secrets key `db upgrade` generated into the home.
+    secret_box: SecretBox
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     daemon = Daemon(env, home / "daemon.log")
     daemon.start()
     try:
-        yield Deployment(engine, daemon)
+        yield Deployment(engine, daemon, secret_box(None, home / "secrets-key"))
     finally:
         daemon.kill()
         engine.dispose()
@@ -120,12 +123,18 @@ def _wait_for(predicate, what: str, log: Path):  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def _endpoint(deployment: Deployment, hook: Receiver) -> Iterator[int]:
+def _endpoint(deployment: Deployment, hook: Receiver) -> Iterator[NewWebhookEndpoint]:
     """An endpoint of acme for the test's receiver, deleted afterwards."""
     with deployment.engine.begin() as conn:
-        endpoint = create_endpoint(conn, space_id="acme", url=hook.url, events=["export.completed"])
+        endpoint = create_endpoint(
+            conn,
+            space_id="acme",
+            url=hook.url,
+            events=["export.completed"],
+            box=deployment.secret_box,
+        )
     try:
-        yield endpoint.id
+        yield endpoint
     finally:
         with deployment.engine.begin() as conn:
             delete_endpoint(conn, endpoint.id, space_id="acme")
@@ -188,9 +197,8 @@ def test_a_daemon_killed_mid_send_delivers_after_restart_with_the_same_id(
 
 def test_a_real_export_run_is_announced_under_the_daemon(deployment: Deployment) -> None:
     date = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    with receiver() as hook, _endpoint(deployment, hook) as endpoint_id:
+    with receiver() as hook, _endpoint(deployment, hook) as endpoint:
         with deployment.engine.begin() as conn:
-            secret = get_endpoint(conn, endpoint_id).secret
             # Queued as the API queues it: the request sensor turns it into a run.
             export_id = create_export(
                 conn,
@@ -200,7 +208,7 @@ def test_a_real_export_run_is_announced_under_the_daemon(deployment: Deployment)
             )
         _wait_for(lambda: hook.received, "the run's webhook", deployment.daemon.log)
     [got] = hook.received
-    body = Webhook(secret).verify(got.body, got.headers)
+    body = Webhook(endpoint.secret).verify(got.body, got.headers)
     with deployment.engine.connect() as conn:
         record = get_export(conn, export_id)
     assert record.status == "completed"

@@ -27,6 +27,7 @@ from exports_pipeline.store.webhooks import (
     event_type_of,
 )
 from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
+from exports_pipeline_tests.support.sealing import BOX
 from exports_pipeline_tests.support.webhooks import (
     OTHER_SPACE,
     SPACE,
@@ -185,7 +186,7 @@ def test_deleting_an_endpoint_gives_up_what_it_has_not_received(engine):
     with engine.begin() as conn:
         assert delete_endpoint(conn, endpoint.id, space_id=SPACE)
         assert not delete_endpoint(conn, endpoint.id, space_id=SPACE)
-    assert send_due_deliveries(engine, SenderConfig(allow_private=True)).attempts == 0
+    assert send_due_deliveries(engine, BOX, SenderConfig(allow_private=True)).attempts == 0
     [delivery] = deliveries(engine)
     assert (delivery.status, delivery.last_error) == ("failed", ENDPOINT_DELETED)
 
@@ -218,7 +219,11 @@ def test_concurrent_creates_never_pass_the_limit(engine):
             try:
                 with engine.begin() as conn:
                     create_endpoint(
-                        conn, space_id=SPACE, url="https://8.8.8.8/x", events=["export.failed"]
+                        conn,
+                        space_id=SPACE,
+                        url="https://8.8.8.8/x",
+                        events=["export.failed"],
+                        box=BOX,
                     )
             except EndpointLimitReached:
                 pass

@@ -16,6 +16,7 @@ from exports_pipeline.cli import app as cli
 from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
 from exports_pipeline_tests.support.api import bearer, make_settings, seed_spaces
 from exports_pipeline_tests.support.receiver import receiver
+from exports_pipeline_tests.support.sealing import BOX
 from exports_pipeline_tests.support.webhooks import completed_export
 
 HOOKS = "/public-api/v1/webhook-endpoints"
@@ -41,7 +42,7 @@ def test_no_secret_in_logs_listings_or_output(
         completed_export(store_engine)
         # The sender's own engine, with SQL logging too.
         engine = sa.create_engine(store_url, logging_name="sender")
-        first = send_due_deliveries(engine, SenderConfig(allow_private=True))
+        first = send_due_deliveries(engine, BOX, SenderConfig(allow_private=True))
         engine.dispose()
     assert first.retrying == 1
     monkeypatch.setenv("EXPORTS_DATABASE_URL", store_url)

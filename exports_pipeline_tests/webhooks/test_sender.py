@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
+from exports_pipeline.sealing import SecretBox
 from exports_pipeline.store.deliveries import claim_delivery, list_deliveries
 from exports_pipeline.store.exports import get_export
 from exports_pipeline.store.schema import exports, webhook_endpoints
@@ -22,6 +23,7 @@ from exports_pipeline.store.webhooks import (
 )
 from exports_pipeline.webhooks.sender import SenderConfig, send_due_deliveries
 from exports_pipeline_tests.support.receiver import Receiver, free_port, receiver
+from exports_pipeline_tests.support.sealing import BOX
 from exports_pipeline_tests.support.webhooks import (
     add_endpoint,
     complete,
@@ -63,7 +65,7 @@ def test_each_event_arrives_signed_with_the_status_object(engine, event):
         endpoint = add_endpoint(engine, hook.url, events=[event])
         export_id = processing_export(engine)
         _finish(engine, export_id, event)
-        report = send_due_deliveries(engine, DEV)
+        report = send_due_deliveries(engine, BOX, DEV)
         assert (report.delivered, report.retrying, report.given_up) == (1, 0, 0)
     [got] = hook.received
     # Verified by the Standard Webhooks library, as a receiver does.
@@ -89,12 +91,12 @@ def test_a_receiver_answering_500_twice_then_200_gets_three_attempts(engine, clo
         add_endpoint(engine, hook.url)
         completed_export(engine)
         [delivery] = deliveries(engine)
-        reports = [send_due_deliveries(engine, DEV)]
+        reports = [send_due_deliveries(engine, BOX, DEV)]
         for _ in range(2):
             # Not due before its retry time.
-            assert send_due_deliveries(engine, DEV).attempts == 0
+            assert send_due_deliveries(engine, BOX, DEV).attempts == 0
             move_to(clock, next_due(engine, delivery.id))
-            reports.append(send_due_deliveries(engine, DEV))
+            reports.append(send_due_deliveries(engine, BOX, DEV))
     assert [(r.delivered, r.retrying) for r in reports] == [(0, 1), (0, 1), (1, 0)]
     assert len(hook.received) == 3
     assert len({r.headers["Webhook-Id"] for r in hook.received}) == 1
@@ -118,10 +120,10 @@ def test_a_receiver_down_then_up_gets_it_after_it_comes_back(engine, clock):
     [delivery] = deliveries(engine)
     outcomes = []
     for _ in range(3):
-        outcomes.append(send_due_deliveries(engine, DEV))
+        outcomes.append(send_due_deliveries(engine, BOX, DEV))
         move_to(clock, next_due(engine, delivery.id))
     with receiver(port=port) as hook:
-        outcomes.append(send_due_deliveries(engine, DEV))
+        outcomes.append(send_due_deliveries(engine, BOX, DEV))
     assert [o.retrying for o in outcomes] == [1, 1, 1, 0]
     assert outcomes[-1].delivered == 1
     assert len(hook.received) == 1
@@ -140,7 +142,7 @@ def test_a_receiver_never_up_is_given_up_after_the_retry_window(engine, clock):
     [delivery] = deliveries(engine)
     given_up = 0
     for _ in range(100):
-        report = send_due_deliveries(engine, DEV)
+        report = send_due_deliveries(engine, BOX, DEV)
         given_up += report.given_up
         [row] = deliveries(engine)
         if row.status != "pending":
@@ -174,8 +176,8 @@ def test_a_failing_endpoint_does_not_hold_up_the_others(engine, clock):
         add_endpoint(engine, healthy.url)
         for _ in range(3):
             completed_export(engine)
-        first = send_due_deliveries(engine, config)
-        again = send_due_deliveries(engine, config)
+        first = send_due_deliveries(engine, BOX, config)
+        again = send_due_deliveries(engine, BOX, config)
     # The healthy endpoint gets all three; the slow one one attempt, then its backoff.
     assert (first.delivered, first.retrying) == (3, 1)
     assert again.attempts == 0
@@ -203,7 +205,7 @@ def test_an_address_refused_at_send_time_is_a_failed_attempt(engine, url, rule):
         # Written directly: an endpoint made under the dev flag, or whose DNS changed since.
         add_endpoint(engine, url.format(port=hook.server.port))
         completed_export(engine)
-        report = send_due_deliveries(engine, SenderConfig())
+        report = send_due_deliveries(engine, BOX, SenderConfig())
     assert hook.received == []
     assert (report.retrying, report.delivered) == (1, 0)
     [view] = list_deliveries(engine.connect())
@@ -217,7 +219,7 @@ def test_the_request_goes_to_the_checked_address_with_the_hosts_name(engine):
     with receiver() as hook:
         add_endpoint(engine, f"http://localhost:{hook.server.port}/hook?space=acme")
         completed_export(engine)
-        assert send_due_deliveries(engine, DEV).delivered == 1
+        assert send_due_deliveries(engine, BOX, DEV).delivered == 1
     [got] = hook.received
     assert got.headers["Host"] == f"localhost:{hook.server.port}"
 
@@ -232,9 +234,9 @@ def test_a_sender_that_died_mid_send_is_followed_by_a_resend_after_the_lease(eng
         with engine.begin() as conn:
             # Claimed, and then the sender is gone: nothing recorded after the claim.
             assert claim_delivery(conn, delivery.id, now=now, lease_until=now + config.lease)
-        assert send_due_deliveries(engine, config).attempts == 0
+        assert send_due_deliveries(engine, BOX, config).attempts == 0
         move_to(clock, now + config.lease)
-        assert send_due_deliveries(engine, config).delivered == 1
+        assert send_due_deliveries(engine, BOX, config).delivered == 1
     [got] = hook.received
     assert got.headers["Webhook-Id"] == delivery.message_id
     [view] = list_deliveries(engine.connect())
@@ -249,9 +251,9 @@ def test_each_attempt_is_signed_at_its_own_time_over_the_same_body(engine, clock
         endpoint = add_endpoint(engine, hook.url)
         completed_export(engine)
         [delivery] = deliveries(engine)
-        send_due_deliveries(engine, DEV)
+        send_due_deliveries(engine, BOX, DEV)
         move_to(clock, next_due(engine, delivery.id))
-        send_due_deliveries(engine, DEV)
+        send_due_deliveries(engine, BOX, DEV)
     first, second = hook.received
     assert first.body == second.body
     assert int(second.headers["Webhook-Timestamp"]) > int(first.headers["Webhook-Timestamp"])
@@ -265,10 +267,23 @@ def test_an_attempt_that_cannot_even_be_made_is_a_failed_attempt(engine):
         conn.execute(
             sa.update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint.id)
-            .values(secret="whsec_")
+            .values(secret=BOX.seal("whsec_"))
         )
     completed_export(engine)
-    report = send_due_deliveries(engine, DEV)
+    report = send_due_deliveries(engine, BOX, DEV)
     assert (report.retrying, report.errors) == (1, 0)
     [view] = list_deliveries(engine.connect())
     assert view.attempt_log[0].error == "sender error: EmptyWebhookSecretError"
+
+
+def test_a_secret_sealed_under_another_key_is_a_failed_attempt_never_sent(engine):
+    with receiver() as hook:
+        add_endpoint(engine, hook.url)
+        completed_export(engine)
+        report = send_due_deliveries(
+            engine, SecretBox.from_key("another key, also 32 bytes long"), DEV
+        )
+    assert (report.retrying, report.errors) == (1, 0)
+    assert hook.received == []
+    [view] = list_deliveries(engine.connect())
+    assert view.attempt_log[0].error == "sender error: SecretUnreadable"

@@ -15,7 +15,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, BeforeValidator, Field, field_serializer
 
 from exports_pipeline.api.body import read_body
-from exports_pipeline.api.deps import CreateCaller, EngineDep, SettingsDep, StatusCaller
+from exports_pipeline.api.deps import (
+    CreateCaller,
+    EngineDep,
+    SecretBoxDep,
+    SettingsDep,
+    StatusCaller,
+)
 from exports_pipeline.api.errors import ApiError
 from exports_pipeline.api.schemas import RATE_LIMIT_HEADERS, ErrorBody, error_responses
 from exports_pipeline.engine.request import FieldError
@@ -198,6 +204,7 @@ def create_webhook_endpoint(
     raw: Annotated[bytes, Depends(read_body)],
     engine: EngineDep,
     settings: SettingsDep,
+    box: SecretBoxDep,
 ) -> WebhookEndpointCreated:
     """Register a URL that receives the space's export events, signed with a new secret."""
     try:
@@ -206,7 +213,9 @@ def create_webhook_endpoint(
         raise ApiError(422, f"Invalid webhook endpoint: {exc}", errors=exc.errors) from None
     try:
         with engine.begin() as conn:
-            endpoint = create_endpoint(conn, space_id=caller.space.id, url=url, events=events)
+            endpoint = create_endpoint(
+                conn, space_id=caller.space.id, url=url, events=events, box=box
+            )
     except EndpointLimitReached:
         raise ApiError(
             409,
