@@ -193,6 +193,8 @@ def api(
         port=port,
         workers=workers,
         proxy_headers=True,
+        # h11, its head capped (431): httptools, uvicorn's default, reads headers of any size.
+        http="exports_pipeline.api.protocol:CappedH11Protocol",
     )
 
 
